@@ -1,0 +1,135 @@
+/**
+ * HTTP basic authentication against htpasswd users.
+ *
+ * Verified credentials are cached so a slow hash (bcrypt) is paid once per credential rather than
+ * per request. The cache key is an HMAC, under a per-process random key, of the length-prefixed
+ * user and password, so neither can be recovered from memory dumps of the key and no two distinct
+ * credentials can collide (the CVE-2022-46146 class of cache-key confusion). An entry stays valid
+ * only while the user's hash is the one it was verified against, so an htpasswd change revokes it.
+ */
+import { createHmac, randomBytes } from "node:crypto";
+import type { Users } from "./htpasswd.ts";
+import type { PasswordHash, PasswordVerifier } from "./password/mod.ts";
+import { plain, type PlainResponse } from "./responses.ts";
+
+/** Why a request was not authenticated; used in logs and metrics, never sent to the client. */
+export type AuthFailure = "missing" | "malformed" | "unknown_user" | "wrong_password";
+
+/** The outcome of checking an Authorization header. */
+export type AuthResult =
+  | { readonly ok: true; readonly user: string; readonly cached: boolean }
+  | { readonly ok: false; readonly reason: AuthFailure; readonly user: string | null };
+
+/** Longest Authorization header considered; longer ones are malformed, not hashed. */
+const MAX_HEADER_LENGTH = 4096;
+/** Bound on cached credentials, so a flood of distinct valid logins cannot grow memory. */
+const DEFAULT_CACHE_SIZE = 10_000;
+
+/** Splits a Basic Authorization header into user and password, or null when malformed. */
+export function parseBasicAuth(header: string): { user: string; password: string } | null {
+  if (header.length > MAX_HEADER_LENGTH) return null;
+  const match = /^basic[ ]+([A-Za-z0-9+/]+={0,2})[ ]*$/i.exec(header);
+  if (!match) return null;
+  let bytes: Uint8Array;
+  try {
+    bytes = Uint8Array.from(atob(match[1]), (c) => c.charCodeAt(0));
+  } catch {
+    return null;
+  }
+  let decoded: string;
+  try {
+    decoded = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    return null;
+  }
+  const colon = decoded.indexOf(":");
+  if (colon <= 0) return null;
+  return { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+/** Checks credentials against the current users, with a cache of verified ones. */
+export class Authenticator {
+  #users: Users;
+  readonly #verifier: PasswordVerifier;
+  readonly #cacheKey = randomBytes(32);
+  /** HMAC key of a verified credential -> the encoded hash it was verified against. */
+  readonly #cache = new Map<string, string>();
+  readonly #inflight = new Map<string, Promise<boolean>>();
+  readonly #maxCache: number;
+  #decoys: PasswordHash[];
+
+  constructor(users: Users, verifier: PasswordVerifier, maxCache = DEFAULT_CACHE_SIZE) {
+    this.#users = users;
+    this.#verifier = verifier;
+    this.#maxCache = maxCache;
+    this.#decoys = [...users.values()];
+  }
+
+  /** Replaces the users (after an htpasswd reload); cached logins of changed users stop working. */
+  setUsers(users: Users): void {
+    this.#users = users;
+    this.#decoys = [...users.values()];
+    const current = new Set(this.#decoys.map((h) => h.encoded));
+    for (const [key, encoded] of this.#cache) {
+      if (!current.has(encoded)) this.#cache.delete(key);
+    }
+  }
+
+  /** Checks an Authorization header value (null when absent). */
+  async check(header: string | null): Promise<AuthResult> {
+    if (header === null) return { ok: false, reason: "missing", user: null };
+    const credentials = parseBasicAuth(header);
+    if (!credentials) return { ok: false, reason: "malformed", user: null };
+    const { user, password } = credentials;
+    const hash = this.#users.get(user);
+    const key = this.#keyFor(user, password);
+    if (hash && this.#cache.get(key) === hash.encoded) return { ok: true, user, cached: true };
+    if (!hash) {
+      await this.#verifyOnce(key, password, this.#decoy());
+      return { ok: false, reason: "unknown_user", user };
+    }
+    if (!(await this.#verifyOnce(key, password, hash))) {
+      return { ok: false, reason: "wrong_password", user };
+    }
+    if (this.#users.get(user) === hash) this.#remember(key, hash);
+    return { ok: true, user, cached: false };
+  }
+
+  /** Keyed hash of the credential; length-prefixing keeps ("a:b","c") and ("a","b:c") apart. */
+  #keyFor(user: string, password: string): string {
+    return createHmac("sha256", this.#cacheKey)
+      .update(`${user.length}:${user}:${password}`)
+      .digest("base64");
+  }
+
+  /** Concurrent requests with the same new credential share one slow verification. */
+  #verifyOnce(key: string, password: string, hash: PasswordHash): Promise<boolean> {
+    const id = key + "\0" + hash.encoded;
+    let pending = this.#inflight.get(id);
+    if (!pending) {
+      pending = this.#verifier.verify(password, hash)
+        .finally(() => this.#inflight.delete(id));
+      this.#inflight.set(id, pending);
+    }
+    return pending;
+  }
+
+  /** A real user's hash, so an unknown user costs what a wrong password costs. */
+  #decoy(): PasswordHash {
+    return this.#decoys[Math.floor(Math.random() * this.#decoys.length)];
+  }
+
+  #remember(key: string, hash: PasswordHash): void {
+    if (this.#cache.size >= this.#maxCache) {
+      this.#cache.delete(this.#cache.keys().next().value!);
+    }
+    this.#cache.set(key, hash.encoded);
+  }
+}
+
+/** The 401 answer: a challenge naming the realm, with UTF-8 as the credentials' charset. */
+export function challenge(realm: string): PlainResponse {
+  return plain(401, "401 Unauthorized\n", {
+    "www-authenticate": `Basic realm="${realm}", charset="UTF-8"`,
+  });
+}

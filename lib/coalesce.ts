@@ -1,0 +1,99 @@
+/**
+ * Bounded coalescing of response bodies.
+ *
+ * Deno.serve over TLS + HTTP/1.1 writes a streamed body's first chunk apart from the headers, and
+ * with no TCP_NODELAY on the TLS socket that small second write waits for the client's delayed ACK:
+ * ~44 ms per response (DESIGN.md fact 1). A body that is complete in memory goes out with the headers
+ * in one write. So small bodies are gathered whole, while large or slow (server-sent events, long
+ * query results) bodies still stream, after at most `maxBytes` and `maxWaitMs` of gathering.
+ */
+
+/** Limits on how much of a body is gathered before it is streamed instead. */
+export interface CoalesceLimits {
+  /** Bodies up to this many bytes are sent whole. */
+  readonly maxBytes: number;
+  /** A body still incomplete this long after gathering started is streamed from then on. */
+  readonly maxWaitMs: number;
+}
+
+/** The defaults: small enough to bound memory per request, long enough for a local upstream. */
+export const DEFAULT_LIMITS: CoalesceLimits = { maxBytes: 256 * 1024, maxWaitMs: 10 };
+
+/**
+ * Reads `body` until it ends, grows past `maxBytes`, or `maxWaitMs` passes. Returns the whole body
+ * as bytes when it ended, or else a stream that yields what was gathered and then the rest.
+ * When `knownLength` (a Content-Length) fits in `maxBytes`, waits for the whole body regardless of
+ * time: it is small and the client could not use a part of it.
+ */
+export async function coalesceBody(
+  body: ReadableStream<Uint8Array>,
+  limits: CoalesceLimits = DEFAULT_LIMITS,
+  knownLength?: number,
+): Promise<Uint8Array | ReadableStream<Uint8Array>> {
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const untimed = knownLength !== undefined && knownLength <= limits.maxBytes;
+  // One timer for the whole gathering, not one per read.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = untimed ? null : new Promise<"late">((resolve) => {
+    timer = setTimeout(() => resolve("late"), limits.maxWaitMs);
+  });
+  try {
+    while (true) {
+      const read = reader.read();
+      const result = late ? await Promise.race([read, late]) : await read;
+      if (result === "late") return continueStream(chunks, reader, read);
+      if (result.done) return concat(chunks, total);
+      chunks.push(result.value);
+      total += result.value.byteLength;
+      if (total > limits.maxBytes) return continueStream(chunks, reader, null);
+    }
+  } catch (error) {
+    reader.releaseLock();
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function concat(chunks: Uint8Array[], total: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0];
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return out;
+}
+
+/** A stream of the gathered chunks, then the read already in flight, then the rest of `reader`. */
+function continueStream(
+  gathered: Uint8Array[],
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  pending: Promise<ReadableStreamReadResult<Uint8Array>> | null,
+): ReadableStream<Uint8Array> {
+  const head = gathered.length > 0 ? concat(gathered, sum(gathered)) : null;
+  let headSent = head === null;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (!headSent) {
+        headSent = true;
+        controller.enqueue(head!);
+        return;
+      }
+      const result = pending ? await pending : await reader.read();
+      pending = null;
+      if (result.done) controller.close();
+      else controller.enqueue(result.value);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+}
+
+function sum(chunks: Uint8Array[]): number {
+  return chunks.reduce((n, c) => n + c.byteLength, 0);
+}

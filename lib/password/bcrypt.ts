@@ -1,0 +1,143 @@
+/**
+ * bcrypt (`$2a$`, `$2b$`, `$2y$`; `htpasswd -B` writes `$2y$`) via the pure-JS bcrypt-ts, and
+ * the small Worker pool that runs slow verifications off the main thread.
+ *
+ * Why a pool: bcrypt-ts at cost 10 blocks its thread for ~65–90 ms, and the iterated
+ * crypt(3) schemes (SHA-crypt ~10–25 ms at 5000 rounds) are not free either; on the main
+ * thread that stalls every other request (DESIGN.md fact 5).
+ */
+import { hashSync } from "bcrypt-ts";
+import { checksumsEqual } from "./md5_crypt.ts";
+
+/**
+ * `$2a$`/`$2b$`/`$2y$`, a two-digit cost 04..31, then 22 characters of salt and 31 of checksum.
+ * bcrypt-ts accepts all three revisions (and echoes the revision back in its result), so `$2y$`
+ * needs no rewriting; they differ only in bugs of old C implementations that JS never had.
+ */
+const BCRYPT_RE = /^\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}$/;
+
+/** True if `encoded` is a well-formed bcrypt hash that bcrypt-ts can verify. */
+export function isBcrypt(encoded: string): boolean {
+  return BCRYPT_RE.test(encoded);
+}
+
+/**
+ * True iff `password` matches the bcrypt hash `encoded`; false for malformed hashes.
+ * Synchronous and slow (by design of bcrypt): call it in a worker, not on the main thread.
+ * Like every bcrypt, only the first 72 UTF-8 bytes of the password count.
+ */
+export function verifyBcrypt(password: string, encoded: string): boolean {
+  if (!isBcrypt(encoded)) return false;
+  // The first 29 characters are "$2y$NN$" + salt. Compare only the checksum: bcrypt-ts
+  // re-encodes the salt, whose last character carries 2 unused bits a foreign tool may set.
+  const computed = hashSync(password, encoded.slice(0, 29));
+  return checksumsEqual(computed.slice(29), encoded.slice(29));
+}
+
+/** A request to the worker (see bcrypt_worker.ts). */
+export interface VerifyRequest {
+  readonly id: number;
+  readonly scheme: string;
+  readonly password: string;
+  readonly encoded: string;
+}
+
+/** The worker's answer to a {@link VerifyRequest}. */
+export interface VerifyResponse {
+  readonly id: number;
+  readonly ok: boolean;
+}
+
+interface Pending {
+  resolve(ok: boolean): void;
+  reject(error: Error): void;
+}
+
+interface PoolWorker {
+  readonly worker: Worker;
+  readonly pending: Map<number, Pending>;
+}
+
+const WORKER_URL = new URL("./bcrypt_worker.ts", import.meta.url).href;
+
+/**
+ * Up to `size` module Workers, started lazily: the first on the first verification, another
+ * only when every running one is busy. A job goes to the least busy worker.
+ */
+export class VerifyPool {
+  readonly #size: number;
+  readonly #workers: PoolWorker[] = [];
+  #nextId = 1;
+  #closed = false;
+
+  /** @param size the most workers to run; at least 1 */
+  constructor(size: number) {
+    if (!Number.isInteger(size) || size < 1) {
+      throw new RangeError(`bcryptWorkers must be an integer >= 1, got ${size}`);
+    }
+    this.#size = size;
+  }
+
+  /**
+   * Runs the verifier for `scheme` (see bcrypt_worker.ts) in a worker. Resolves to its
+   * answer; rejects only if the pool was closed or a worker failed (never for a password).
+   */
+  verify(scheme: string, password: string, encoded: string): Promise<boolean> {
+    if (this.#closed) return Promise.reject(new Error("password verifier is closed"));
+    const target = this.#pick();
+    const id = this.#nextId++;
+    return new Promise<boolean>((resolve, reject) => {
+      target.pending.set(id, { resolve, reject });
+      const request: VerifyRequest = { id, scheme, password, encoded };
+      target.worker.postMessage(request);
+    });
+  }
+
+  /** Terminates every worker and rejects jobs still running. Safe to call twice. */
+  close(): void {
+    this.#closed = true;
+    for (const w of this.#workers.splice(0)) this.#fail(w, "password verifier was closed");
+  }
+
+  #pick(): PoolWorker {
+    let best: PoolWorker | undefined;
+    for (const w of this.#workers) {
+      if (best === undefined || w.pending.size < best.pending.size) best = w;
+    }
+    if (best !== undefined && (best.pending.size === 0 || this.#workers.length >= this.#size)) {
+      return best;
+    }
+    return this.#spawn();
+  }
+
+  #spawn(): PoolWorker {
+    const worker = new Worker(WORKER_URL, { type: "module" });
+    const entry: PoolWorker = { worker, pending: new Map() };
+    worker.onmessage = (event: MessageEvent<VerifyResponse>) => {
+      const job = entry.pending.get(event.data.id);
+      entry.pending.delete(event.data.id);
+      job?.resolve(event.data.ok);
+    };
+    // A worker that cannot load or crashes is dropped; the next job starts a fresh one.
+    // preventDefault() stops the error from also being rethrown in (and killing) this thread.
+    worker.onerror = (event: ErrorEvent) => {
+      event.preventDefault();
+      this.#drop(entry, `password worker failed: ${event.message}`);
+    };
+    worker.onmessageerror = () => this.#drop(entry, "password worker sent an unreadable message");
+    this.#workers.push(entry);
+    return entry;
+  }
+
+  #drop(entry: PoolWorker, reason: string): void {
+    const index = this.#workers.indexOf(entry);
+    if (index >= 0) this.#workers.splice(index, 1);
+    this.#fail(entry, reason);
+  }
+
+  #fail(entry: PoolWorker, reason: string): void {
+    entry.worker.terminate();
+    for (const job of entry.pending.values()) job.reject(new Error(reason));
+    entry.pending.clear();
+  }
+}

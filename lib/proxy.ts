@@ -1,0 +1,152 @@
+/**
+ * Forwards one request to its route's upstream and turns the answer into the client's response:
+ * bodies stream both ways, hop-by-hop headers stop here, redirects are mapped back under the route,
+ * and bodies the runtime's fetch already decoded get headers that match their bytes again.
+ */
+import type { RouteConfig } from "./config.ts";
+import { coalesceBody, type CoalesceLimits, DEFAULT_LIMITS } from "./coalesce.ts";
+import { type EncodingPlan, planEncoding, reencode } from "./encoding.ts";
+import { addForwarded, endToEndHeaders, type ForwardedFacts } from "./headers.ts";
+import { plain } from "./responses.ts";
+import { rewriteLocation } from "./routes.ts";
+import type { Runtime } from "./runtime/types.ts";
+
+/** The runtime services the proxy uses. */
+export type UpstreamClient = Pick<Runtime, "fetchUpstream" | "fetchDecodesCompression">;
+
+/** A response plus, when promgate itself failed the request, the reason to log. */
+export interface ProxyResult {
+  readonly response: Response;
+  /** Body bytes when the body is complete in memory (or absent); undefined while it streams. */
+  readonly bytes?: number;
+  readonly error?: string;
+  /** The status to log when it differs from the response's (499: the client went away first). */
+  readonly logStatus?: number;
+}
+
+/** Everything one proxied request needs. */
+export interface ProxyRequest {
+  readonly request: Request;
+  readonly route: RouteConfig;
+  /** The upstream path for this request (the route prefix already replaced). */
+  readonly upstreamPath: string;
+  readonly forwarded: ForwardedFacts;
+  readonly client: UpstreamClient;
+  readonly limits?: CoalesceLimits;
+}
+
+class UpstreamTimeout extends Error {}
+
+const CLIENT_GONE: ProxyResult = {
+  ...plain(502, "502 Bad Gateway\n"),
+  error: "client closed the connection before the upstream answered",
+  logStatus: 499,
+};
+
+/** Sends the request upstream and builds the client's response (502/504 on upstream failure). */
+export async function proxy(p: ProxyRequest): Promise<ProxyResult> {
+  const { request, route } = p;
+  if (request.signal.aborted) return CLIENT_GONE; // gone while we authenticated: don't ask upstream
+  const url = new URL(p.upstreamPath + new URL(request.url).search, route.upstream);
+  const plan = planEncoding(
+    p.client.fetchDecodesCompression,
+    request.headers.get("accept-encoding"),
+  );
+  const controller = new AbortController();
+  const onClientAbort = () => controller.abort(request.signal.reason);
+  request.signal.addEventListener("abort", onClientAbort, { once: true });
+  const timer = setTimeout(() => controller.abort(new UpstreamTimeout()), route.timeoutMs);
+  let upstream: Response;
+  try {
+    upstream = await p.client.fetchUpstream(url, {
+      method: request.method,
+      headers: upstreamHeaders(request, route, p.forwarded, plan),
+      body: request.body,
+      signal: controller.signal,
+      // @ts-ignore: `duplex` is required to stream a request body but missing from lib.dom types.
+      duplex: "half",
+    });
+  } catch (error) {
+    request.signal.removeEventListener("abort", onClientAbort);
+    return failure(error, controller.signal, route);
+  } finally {
+    clearTimeout(timer);
+  }
+  try {
+    return await clientResponse(p, upstream, plan);
+  } catch (error) {
+    return failure(error, controller.signal, route);
+  }
+}
+
+function upstreamHeaders(
+  request: Request,
+  route: RouteConfig,
+  facts: ForwardedFacts,
+  plan: EncodingPlan,
+): Headers {
+  const drop = [
+    "host",
+    "accept-encoding",
+    ...(route.forwardAuthorization ? [] : ["authorization"]),
+  ];
+  const headers = endToEndHeaders(request.headers, drop);
+  if (plan.acceptEncoding !== null) headers.set("accept-encoding", plan.acceptEncoding);
+  addForwarded(headers, facts);
+  return headers;
+}
+
+function failure(error: unknown, signal: AbortSignal, route: RouteConfig): ProxyResult {
+  const upstream = route.upstream.href;
+  if (signal.reason instanceof UpstreamTimeout) {
+    return {
+      ...plain(504, "504 Gateway Timeout\n"),
+      error: `upstream ${upstream} sent no response headers within ${route.timeoutMs / 1000} s`,
+    };
+  }
+  if (signal.aborted) return CLIENT_GONE;
+  const detail = error instanceof Error ? error.message.split("\n")[0] : String(error);
+  return {
+    ...plain(502, "502 Bad Gateway\n"),
+    error: `upstream ${upstream} failed: ${detail}`,
+  };
+}
+
+async function clientResponse(
+  p: ProxyRequest,
+  upstream: Response,
+  plan: EncodingPlan,
+): Promise<ProxyResult> {
+  const headers = endToEndHeaders(upstream.headers);
+  const location = headers.get("location");
+  if (location !== null) {
+    headers.set("location", rewriteLocation(location, p.route, publicOrigin(p.forwarded)));
+  }
+  let body: ReadableStream<Uint8Array> | null = upstream.body;
+  const coding = headers.get("content-encoding");
+  if (coding && plan.decoded(coding)) body = reencode(headers, body);
+  const init = { status: upstream.status, statusText: upstream.statusText, headers };
+  if (p.request.method === "HEAD" || body === null || nullBodyStatus(upstream.status)) {
+    await body?.cancel().catch(() => {});
+    return { response: new Response(null, init), bytes: 0 };
+  }
+  const length = headers.get("content-length");
+  const coalesced = await coalesceBody(
+    body,
+    p.limits ?? DEFAULT_LIMITS,
+    length === null ? undefined : Number(length),
+  );
+  if (!(coalesced instanceof Uint8Array)) return { response: new Response(coalesced, init) };
+  headers.set("content-length", String(coalesced.byteLength));
+  // Bytes read from a stream are never backed by a SharedArrayBuffer, whatever the typings say.
+  const bytes = coalesced as Uint8Array<ArrayBuffer>;
+  return { response: new Response(bytes, init), bytes: bytes.byteLength };
+}
+
+function nullBodyStatus(status: number): boolean {
+  return status === 204 || status === 205 || status === 304;
+}
+
+function publicOrigin(f: ForwardedFacts): string {
+  return `${f.proto}://${f.host}`;
+}

@@ -1,0 +1,84 @@
+/**
+ * Route matching: which configured route serves a request path, and what path the upstream sees.
+ *
+ * Matching is by path segment on the URL parser's normalized, still percent-encoded pathname, so
+ * "/prometheus" and "/prometheus/" match "/prometheus/x" but never "/prometheusfoo", and an encoded
+ * slash ("%2F") is never a segment boundary. The longest matching prefix wins.
+ */
+import type { RouteConfig } from "./config.ts";
+
+/** The outcome of matching a request path against the routes. */
+export type RouteMatch =
+  | { readonly kind: "route"; readonly route: RouteConfig; readonly upstreamPath: string }
+  | { readonly kind: "redirect"; readonly route: RouteConfig; readonly location: string }
+  | { readonly kind: "none" };
+
+const NONE: RouteMatch = { kind: "none" };
+
+/**
+ * Finds the route for `pathname` (routes must be sorted longest prefix first, as loadConfig does).
+ * A request for a route's bare prefix, when the route was written with a trailing slash, gets a
+ * redirect to the slash form, as nginx does for `location /prometheus/`.
+ */
+export function matchRoute(routes: readonly RouteConfig[], pathname: string): RouteMatch {
+  for (const route of routes) {
+    const { prefix } = route;
+    if (pathname === prefix && route.path.endsWith("/") && prefix !== "") {
+      return { kind: "redirect", route, location: prefix + "/" };
+    }
+    if (pathname === prefix || pathname.startsWith(prefix + "/")) {
+      return { kind: "route", route, upstreamPath: upstreamPathFor(route, pathname) };
+    }
+  }
+  return NONE;
+}
+
+/** Replaces the matched prefix with the upstream URL's path (nginx `proxy_pass` with a URI). */
+function upstreamPathFor(route: RouteConfig, pathname: string): string {
+  if (!route.stripPrefix) return pathname;
+  const rest = pathname.slice(route.prefix.length);
+  const base = route.upstream.pathname;
+  if (rest === "") return base;
+  return (base.endsWith("/") ? base.slice(0, -1) : base) + rest;
+}
+
+/**
+ * Maps an upstream `Location` back into the client's view of the URL space.
+ *
+ * Upstreams that do not know their external prefix (Prometheus answers `/graph` with
+ * `Location: /graph/`) redirect to root-relative paths of their own; those get the route prefix.
+ * A Location already under the route prefix (Prometheus does know its external URL for most
+ * redirects) is left alone, since prefixing it twice gives a 404.
+ */
+export function rewriteLocation(
+  location: string,
+  route: RouteConfig,
+  publicOrigin: string,
+): string {
+  let target: URL;
+  try {
+    target = new URL(location, route.upstream);
+  } catch {
+    return location;
+  }
+  const absolute = /^[a-z][a-z0-9+.-]*:/i.test(location) || location.startsWith("//");
+  if (target.origin !== route.upstream.origin) return location;
+  if (!absolute && !location.startsWith("/")) return location; // relative: resolves correctly as is
+  const path = clientPathFor(route, target.pathname);
+  if (!absolute && path === target.pathname) return location; // already right: keep it byte for byte
+  const rewritten = path + target.search + target.hash;
+  return absolute ? publicOrigin + rewritten : rewritten;
+}
+
+function clientPathFor(route: RouteConfig, upstreamPath: string): string {
+  if (!route.stripPrefix) return upstreamPath;
+  const { prefix } = route;
+  if (prefix !== "" && (upstreamPath === prefix || upstreamPath.startsWith(prefix + "/"))) {
+    return upstreamPath;
+  }
+  const base = route.upstream.pathname.replace(/\/$/, "");
+  if (upstreamPath === base || upstreamPath.startsWith(base + "/")) {
+    return prefix + upstreamPath.slice(base.length);
+  }
+  return upstreamPath;
+}

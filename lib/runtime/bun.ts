@@ -1,0 +1,164 @@
+/** The Bun implementation of the runtime seam: Bun.serve, Bun's fetch, node:process signals. */
+import process from "node:process";
+import type { ConnInfo, Runtime, ServeOptions, Server, SignalName } from "./types.ts";
+
+/**
+ * The part of Bun's global this file uses (Bun 1.4.5), declared here so that `deno check`, which
+ * has no Bun types, can check this file. Only the members used below are listed.
+ */
+interface BunTlsOptions {
+  readonly cert: string;
+  readonly key: string;
+  /** An OpenSSL-style TLS 1.2 cipher list; names BoringSSL does not know are skipped. */
+  readonly ciphers: string;
+  /** A bitmask of `SSL_OP_*` flags; Bun.serve has no `minVersion`, this is how to set a floor. */
+  readonly secureOptions: number;
+}
+
+interface BunSocketAddress {
+  readonly address: string;
+}
+
+interface BunServer {
+  readonly hostname: string | undefined;
+  readonly port: number | undefined;
+  requestIP(request: Request): BunSocketAddress | null;
+  /** `false`: stop accepting, close idle keep-alive connections, let in-flight requests finish. */
+  stop(closeActiveConnections?: boolean): Promise<void>;
+}
+
+interface BunServeOptions {
+  readonly hostname: string;
+  readonly port: number;
+  readonly tls?: BunTlsOptions;
+  readonly http2?: boolean;
+  readonly idleTimeout: number;
+  readonly development: boolean;
+  readonly reusePort: boolean;
+  fetch(request: Request, server: BunServer): Response | Promise<Response>;
+  error(error: Error): Response | Promise<Response>;
+}
+
+declare const Bun: {
+  readonly version: string;
+  serve(options: BunServeOptions): BunServer;
+};
+
+/** Bun's fetch options beyond the web standard's. */
+interface BunRequestInit extends RequestInit {
+  /** `false`: hand the body over as sent, whatever its Content-Encoding (Bun's default is true). */
+  readonly decompress: boolean;
+}
+
+/**
+ * Seconds a connection may be silent, including while a handler waits for a slow upstream before
+ * it sends any byte. Bun's default is 10 s, which cuts slow PromQL queries; 255 is Bun's maximum
+ * (0 would disable the timeout, and leave dead and idle keep-alive connections open for ever).
+ */
+const IDLE_TIMEOUT_SECONDS = 255;
+
+/**
+ * TLS 1.2 suites: forward secret and AEAD only (Mozilla's "intermediate" list minus the DHE suites
+ * BoringSSL lacks). Bun's default list adds AES-CBC and static-RSA suites. TLS 1.3 suites are not
+ * configurable in BoringSSL and are all AEAD.
+ */
+const TLS12_CIPHERS = [
+  "ECDHE-ECDSA-AES128-GCM-SHA256",
+  "ECDHE-RSA-AES128-GCM-SHA256",
+  "ECDHE-ECDSA-AES256-GCM-SHA384",
+  "ECDHE-RSA-AES256-GCM-SHA384",
+  "ECDHE-ECDSA-CHACHA20-POLY1305",
+  "ECDHE-RSA-CHACHA20-POLY1305",
+].join(":");
+
+/**
+ * No SSLv3, TLS 1.0 or TLS 1.1. Bun 1.4.5 already refuses them by default; setting the flags keeps
+ * that true if the default changes. (Values of OpenSSL's and BoringSSL's SSL_OP_NO_* flags.)
+ */
+const SSL_OP_NO_SSLV3 = 0x02000000;
+const SSL_OP_NO_TLSV1 = 0x04000000;
+const SSL_OP_NO_TLSV1_1 = 0x10000000;
+const TLS_SECURE_OPTIONS = SSL_OP_NO_SSLV3 | SSL_OP_NO_TLSV1 | SSL_OP_NO_TLSV1_1;
+
+/**
+ * Offer HTTP/2 by ALPN over TLS (experimental in Bun 1.4.5's Bun.serve, but it passed streaming,
+ * slow, HEAD and upload tests). Plain HTTP stays HTTP/1.1 only.
+ */
+const OFFER_HTTP2 = true;
+
+/**
+ * Bun.serve does not tell a handler which HTTP version a request came in on, and HTTP/2 requests
+ * carry a Host header made from `:authority`, so nothing in the Request tells them apart. Every
+ * request is logged as HTTP/1.1; over TLS some of them are really HTTP/2.
+ */
+const PROTOCOL = "HTTP/1.1";
+
+function serve(options: ServeOptions): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    try {
+      const server = Bun.serve({
+        hostname: options.hostname,
+        port: options.port,
+        ...(options.tls
+          ? {
+            tls: {
+              cert: options.tls.cert,
+              key: options.tls.key,
+              ciphers: TLS12_CIPHERS,
+              secureOptions: TLS_SECURE_OPTIONS,
+            },
+            http2: OFFER_HTTP2,
+          }
+          : {}),
+        idleTimeout: IDLE_TIMEOUT_SECONDS,
+        // Never Bun's developer error page: it shows the error and its stack if onError throws.
+        development: false,
+        // Must be explicit: with `development: false` Bun 1.4.5 sets SO_REUSEPORT, so a second
+        // promgate on the same port would bind too and silently take half the connections.
+        reusePort: false,
+        fetch: (req, bunServer) => {
+          const conn: ConnInfo = {
+            remoteAddr: bunServer.requestIP(req)?.address ?? "",
+            protocol: PROTOCOL,
+          };
+          return options.handler(req, conn);
+        },
+        error: (error) => options.onError(error),
+      });
+      resolve({
+        hostname: server.hostname ?? options.hostname,
+        port: server.port ?? options.port,
+        shutdown: () => server.stop(false),
+      });
+    } catch (error) {
+      reject(error);
+    }
+  });
+}
+
+/**
+ * With `decompress: false` Bun's fetch neither decodes the body nor adds an Accept-Encoding of its
+ * own (it adds `gzip, deflate, br, zstd` when decompressing), so the upstream sees the client's.
+ */
+function fetchUpstream(url: URL, init: RequestInit): Promise<Response> {
+  const bunInit: BunRequestInit = { ...init, redirect: "manual", decompress: false };
+  return fetch(url, bunInit);
+}
+
+function onSignal(signal: SignalName, listener: () => void): () => void {
+  process.on(signal, listener);
+  return () => {
+    process.off(signal, listener);
+  };
+}
+
+/** The Bun runtime. */
+export const bunRuntime: Runtime = {
+  name: "bun",
+  version: Bun.version,
+  serve,
+  fetchUpstream,
+  // `decompress: false`: Bun's fetch never decodes, so Content-Encoding always describes the body.
+  fetchDecodesCompression: false,
+  onSignal,
+};

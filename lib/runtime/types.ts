@@ -1,0 +1,65 @@
+/**
+ * The seam between promgate and the JavaScript runtime. Everything outside lib/runtime/ talks to
+ * Deno or Bun only through this interface, so both runtimes share every other line.
+ */
+
+/** What the runtime knows about the connection a request came in on. */
+export interface ConnInfo {
+  /** The client's IP address (no port), e.g. "127.0.0.1" or "::1". */
+  readonly remoteAddr: string;
+  /** The HTTP version as an access log writes it: "HTTP/1.1" or "HTTP/2.0". */
+  readonly protocol: string;
+}
+
+/** A web-standard request handler plus the connection facts the runtime adds. */
+export type Handler = (req: Request, info: ConnInfo) => Response | Promise<Response>;
+
+/** PEM text of a certificate chain and its private key. */
+export interface TlsFiles {
+  readonly cert: string;
+  readonly key: string;
+}
+
+/** Options for {@linkcode Runtime.serve}. */
+export interface ServeOptions {
+  readonly hostname: string;
+  readonly port: number;
+  /** Serve HTTPS (HTTP/2 offered by ALPN where the runtime can) when set; plain HTTP otherwise. */
+  readonly tls: TlsFiles | null;
+  readonly handler: Handler;
+  /** Called when the handler throws; must return a response that reveals nothing internal. */
+  readonly onError: (error: unknown) => Response;
+}
+
+/** A listening server. */
+export interface Server {
+  readonly hostname: string;
+  readonly port: number;
+  /** Stops accepting connections and resolves once in-flight requests have finished. */
+  shutdown(): Promise<void>;
+}
+
+/** Signals promgate reacts to. */
+export type SignalName = "SIGINT" | "SIGTERM" | "SIGHUP";
+
+/** The runtime-specific services promgate needs. */
+export interface Runtime {
+  /** "deno" or "bun". */
+  readonly name: string;
+  /** The runtime's own version, e.g. "2.9.6". */
+  readonly version: string;
+  /** Starts listening; resolves once the socket is bound (so port 0 is resolved). */
+  serve(options: ServeOptions): Promise<Server>;
+  /**
+   * Sends a request to an upstream: never follows redirects, streams both bodies, and (where the
+   * runtime allows) does not decode the response body.
+   */
+  fetchUpstream(url: URL, init: RequestInit): Promise<Response>;
+  /**
+   * Whether {@linkcode fetchUpstream} decodes gzip/br bodies itself (Deno) while leaving the
+   * upstream's Content-Encoding and Content-Length in place, unless asked for identity.
+   */
+  readonly fetchDecodesCompression: boolean;
+  /** Registers a signal listener; returns a function that removes it. */
+  onSignal(signal: SignalName, listener: () => void): () => void;
+}

@@ -1,0 +1,61 @@
+/**
+ * promgate: HTTPS and HTTP basic auth in front of Prometheus, in one executable.
+ *
+ *   promgate --config config.json
+ */
+import process from "node:process";
+import { startApp } from "./lib/app.ts";
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, parseCommand, USAGE } from "./lib/cli.ts";
+import { loadConfig } from "./lib/config.ts";
+import { InputError } from "./lib/errors.ts";
+import { currentRuntime } from "./lib/runtime/mod.ts";
+import { VERSION } from "./lib/version.ts";
+
+function log(line: string): void {
+  console.error(`promgate: ${line}`);
+}
+
+/** Runs promgate with `args`; resolves with the exit code once it should exit. */
+export async function main(args: readonly string[]): Promise<number> {
+  const runtime = await currentRuntime();
+  const command = parseCommand(args);
+  if (command.kind === "help") {
+    console.log(USAGE);
+    return EXIT_OK;
+  }
+  if (command.kind === "version") {
+    console.log(`promgate ${VERSION} (${runtime.name} ${runtime.version})`);
+    return EXIT_OK;
+  }
+  const config = await loadConfig(command.configPath);
+  const app = await startApp(config, runtime, log);
+  log(
+    `listening on ${app.url} (${
+      config.routes.map((r) => `${r.path} -> ${r.upstream.href}`).join(", ")
+    })`,
+  );
+  await new Promise<void>((resolve) => {
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+      runtime.onSignal(signal, () => {
+        log(`${signal}: finishing in-flight requests`);
+        resolve();
+      });
+    }
+  });
+  await app.shutdown();
+  log("stopped");
+  return EXIT_OK;
+}
+
+if (import.meta.main) {
+  try {
+    process.exit(await main(process.argv.slice(2)));
+  } catch (error) {
+    if (error instanceof InputError) {
+      log(error.message);
+      process.exit(EXIT_USAGE);
+    }
+    log(`failed: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(EXIT_FAILURE);
+  }
+}

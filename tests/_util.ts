@@ -1,0 +1,256 @@
+/**
+ * Test helpers: real processes, real sockets, real TLS. Everything listens on 127.0.0.1 only.
+ */
+import { fromFileUrl } from "./_path.ts";
+
+export const REPO = fromFileUrl(new URL("../", import.meta.url));
+export const MAIN = REPO + "main.ts";
+export const IN_CI = !!Deno.env.get("CI");
+
+const decoder = new TextDecoder();
+
+/** Whether `program` is on PATH. */
+export function hasProgram(program: string): boolean {
+  const r = new Deno.Command("sh", { args: ["-c", `command -v ${program}`], stdout: "null" })
+    .outputSync();
+  return r.success;
+}
+
+/**
+ * Test options for a test that needs `programs`: skipped where they are missing on a developer's
+ * machine, but failing under CI=true (where .ci/run must have installed them).
+ */
+export function needs(...programs: string[]): { ignore: boolean } {
+  const missing = programs.filter((p) => !hasProgram(p));
+  if (missing.length > 0 && IN_CI) {
+    throw new Error(`CI is set but ${missing.join(", ")} is missing: .ci/run must install it`);
+  }
+  return { ignore: missing.length > 0 };
+}
+
+/** Runs a command to completion and returns its exit code and text output. */
+export async function run(
+  program: string,
+  args: string[],
+  options: { stdin?: string; cwd?: string; env?: Record<string, string> } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = new Deno.Command(program, {
+    args,
+    cwd: options.cwd,
+    env: options.env,
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (options.stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(options.stdin));
+    await w.close();
+  }
+  const out = await child.output();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+/** A port that was free a moment ago (for programs that must be told their port up front). */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/** A temporary directory removed by the returned cleanup. */
+export async function tempDir(): Promise<string> {
+  return await Deno.makeTempDir({ prefix: "promgate-test-" });
+}
+
+/** A self-signed certificate for localhost/127.0.0.1 made by the real openssl. */
+export async function makeCert(
+  dir: string,
+  kind: "rsa:2048" | "rsa:4096" | "ec" = "ec",
+): Promise<{ certFile: string; keyFile: string }> {
+  const certFile = `${dir}/cert.pem`;
+  const keyFile = `${dir}/key.pem`;
+  const keyArgs = kind === "ec"
+    ? ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
+    : ["-newkey", kind];
+  const r = await run("openssl", [
+    "req",
+    "-x509",
+    ...keyArgs,
+    "-nodes",
+    "-keyout",
+    keyFile,
+    "-out",
+    certFile,
+    "-days",
+    "2",
+    "-subj",
+    "/CN=localhost",
+    "-addext",
+    "subjectAltName=DNS:localhost,IP:127.0.0.1",
+  ]);
+  if (r.code !== 0) throw new Error(`openssl failed: ${r.stderr}`);
+  return { certFile, keyFile };
+}
+
+/** Writes an htpasswd file with one line per user, made by Apache's real `htpasswd`. */
+export async function makeHtpasswd(
+  file: string,
+  users: Record<string, string>,
+  flag = "-B",
+): Promise<void> {
+  const lines: string[] = [];
+  for (const [user, password] of Object.entries(users)) {
+    const args = flag === "-B"
+      ? ["-nbB", "-C", "5", user, password]
+      : [`-nb${flag.slice(1)}`, user, password];
+    const r = await run("htpasswd", args);
+    if (r.code !== 0) throw new Error(`htpasswd failed: ${r.stderr}`);
+    lines.push(r.stdout.trim());
+  }
+  await Deno.writeTextFile(file, lines.join("\n") + "\n");
+}
+
+/** A small HTTP server on 127.0.0.1 standing in for Prometheus. */
+export interface Upstream {
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** Starts `handler` as a plain-HTTP upstream on a free 127.0.0.1 port. */
+export function startUpstream(handler: Deno.ServeHandler): Upstream {
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, handler);
+  const port = server.addr.port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    async close() {
+      await server.shutdown();
+    },
+  };
+}
+
+/** A running promgate process. */
+export interface Promgate {
+  readonly url: string;
+  readonly port: number;
+  readonly pid: number;
+  /** Everything written to stdout (the access log) so far. */
+  stdout(): string;
+  /** Everything written to stderr so far. */
+  stderr(): string;
+  /** Waits until stdout has a line matching `pattern`. */
+  waitForStdout(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** Sends `signal` (default SIGTERM) and resolves with the exit code. */
+  stop(signal?: Deno.Signal): Promise<number>;
+  /** Resolves with the exit code once the process ends by itself. */
+  readonly exited: Promise<number>;
+}
+
+/**
+ * The flags promgate runs with (as in deno.json's start task): a 1 MiB young generation makes V8
+ * collect streamed body chunks promptly, keeping RSS flat while GiBs pass through.
+ */
+export const DENO_RUN_FLAGS = [
+  "-A",
+  "--unstable-no-legacy-abort",
+  "--v8-flags=--max-semi-space-size=1",
+];
+
+/** The command that starts promgate in tests (override with PROMGATE_CMD, e.g. a binary). */
+export function promgateCommand(): string[] {
+  const custom = Deno.env.get("PROMGATE_CMD");
+  if (custom) return custom.split(" ").filter(Boolean);
+  return [Deno.execPath(), "run", ...DENO_RUN_FLAGS, MAIN];
+}
+
+/** Runs promgate to completion with `args` (for exit-code tests). */
+export function runPromgate(args: string[], cwd?: string) {
+  const [program, ...rest] = promgateCommand();
+  return run(program, [...rest, ...args], { cwd });
+}
+
+/**
+ * Writes `config` (an object; relative paths resolve against `dir`) to `dir/config.json`, starts
+ * promgate on it, and waits for its "listening on" line. Use port 0 to get a free port.
+ */
+export async function startPromgate(dir: string, config: unknown): Promise<Promgate> {
+  const configFile = `${dir}/config.json`;
+  await Deno.writeTextFile(configFile, JSON.stringify(config, null, 2));
+  const [program, ...args] = promgateCommand();
+  const child = new Deno.Command(program, {
+    args: [...args, "--config", configFile],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let out = "";
+  let err = "";
+  const pump = async (stream: ReadableStream<Uint8Array>, add: (s: string) => void) => {
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) add(chunk);
+  };
+  const pumps = Promise.all([
+    pump(child.stdout, (s) => out += s),
+    pump(child.stderr, (s) => err += s),
+  ]);
+  const exited = child.status.then(async (s) => {
+    await pumps;
+    return s.code;
+  });
+  const url = await waitFor(() => /listening on (\S+)/.exec(err)?.[1], exited, () => err, 30_000);
+  const port = Number(new URL(url).port);
+  return {
+    url,
+    port,
+    pid: child.pid,
+    stdout: () => out,
+    stderr: () => err,
+    waitForStdout: (pattern, timeoutMs = 5000) =>
+      waitFor(
+        () => out.split("\n").find((line) => pattern.test(line)),
+        exited,
+        () => out,
+        timeoutMs,
+      ),
+    async stop(signal: Deno.Signal = "SIGTERM") {
+      try {
+        child.kill(signal);
+      } catch { /* already gone */ }
+      return await exited;
+    },
+    exited,
+  };
+}
+
+async function waitFor<T>(
+  probe: () => T | undefined,
+  exited: Promise<number>,
+  context: () => string,
+  timeoutMs: number,
+): Promise<T> {
+  let done = false;
+  exited.then(() => done = true);
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (done) throw new Error(`promgate exited early:\n${context()}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms; output so far:\n${context()}`);
+}
+
+/** Basic credentials as an Authorization header value. */
+export function basic(user: string, password: string): string {
+  const bytes = new TextEncoder().encode(`${user}:${password}`);
+  return "Basic " + btoa(String.fromCharCode(...bytes));
+}
+
+/** Peak resident memory (VmHWM) of a process, in MiB. */
+export async function peakRssMiB(pid: number): Promise<number> {
+  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1]);
+  return kb / 1024;
+}

@@ -1,0 +1,98 @@
+/** Header rules of the proxy: what must not cross it, and what it tells the upstream. */
+import { assertEquals } from "./_assert.ts";
+import { addForwarded, endToEndHeaders } from "../lib/headers.ts";
+
+Deno.test("hop-by-hop headers do not cross the proxy; end-to-end headers do", () => {
+  const source = new Headers({
+    "connection": "keep-alive",
+    "keep-alive": "timeout=5",
+    "proxy-connection": "keep-alive",
+    "proxy-authenticate": "Basic",
+    "proxy-authorization": "Basic c2VjcmV0OnNlY3JldA==",
+    "te": "trailers",
+    "trailer": "x-checksum",
+    "transfer-encoding": "chunked",
+    "upgrade": "h2c",
+    "content-type": "application/json",
+    "cache-control": "no-store",
+    "x-prometheus-api-version": "1",
+  });
+  const out = endToEndHeaders(source);
+  assertEquals([...out], [
+    ["cache-control", "no-store"],
+    ["content-type", "application/json"],
+    ["x-prometheus-api-version", "1"],
+  ]);
+});
+
+Deno.test("headers that Connection names are removed, whatever their case and spacing", () => {
+  const source = new Headers({
+    "connection": "X-Secret ,  close,,x-other-SECRET",
+    "x-secret": "1",
+    "x-other-secret": "2",
+    "x-kept": "3",
+  });
+  assertEquals([...endToEndHeaders(source)], [["x-kept", "3"]]);
+});
+
+Deno.test("headers the caller asks to drop are removed", () => {
+  const source = new Headers({
+    host: "promgate.example",
+    authorization: "Basic YWRtaW46c2VjcmV0",
+    accept: "*/*",
+  });
+  assertEquals([...endToEndHeaders(source, ["host", "authorization"])], [["accept", "*/*"]]);
+});
+
+Deno.test("several Set-Cookie headers reach the client as separate cookies", () => {
+  const source = new Headers();
+  source.append("set-cookie", "a=1; Path=/; Expires=Wed, 09 Jun 2027 10:18:14 GMT");
+  source.append("set-cookie", "b=2; Path=/");
+  source.append("vary", "Accept-Encoding");
+  const out = endToEndHeaders(source);
+  assertEquals(out.getSetCookie(), [
+    "a=1; Path=/; Expires=Wed, 09 Jun 2027 10:18:14 GMT",
+    "b=2; Path=/",
+  ]);
+  assertEquals(out.get("vary"), "Accept-Encoding");
+});
+
+Deno.test("a Set-Cookie that Connection names is dropped like any other named header", () => {
+  const source = new Headers({ connection: "set-cookie" });
+  source.append("set-cookie", "a=1");
+  assertEquals(endToEndHeaders(source).getSetCookie(), []);
+});
+
+Deno.test("repeated end-to-end headers keep all their values", () => {
+  const source = new Headers();
+  source.append("vary", "Accept-Encoding");
+  source.append("vary", "Origin");
+  assertEquals(endToEndHeaders(source).get("vary"), "Accept-Encoding, Origin");
+});
+
+Deno.test("the source headers are left untouched", () => {
+  const source = new Headers({ connection: "x-a", "x-a": "1", "x-b": "2" });
+  endToEndHeaders(source, ["x-b"]);
+  assertEquals([...source], [["connection", "x-a"], ["x-a", "1"], ["x-b", "2"]]);
+});
+
+Deno.test("X-Forwarded-For names the client when the request came without one", () => {
+  const h = new Headers();
+  addForwarded(h, { clientAddr: "192.0.2.7", proto: "https", host: "example.com" });
+  assertEquals(h.get("x-forwarded-for"), "192.0.2.7");
+  assertEquals(h.get("x-forwarded-proto"), "https");
+  assertEquals(h.get("x-forwarded-host"), "example.com");
+});
+
+Deno.test("X-Forwarded-For is appended to the chain the client sent, like nginx", () => {
+  const h = new Headers({ "x-forwarded-for": "203.0.113.1, 198.51.100.2" });
+  addForwarded(h, { clientAddr: "::1", proto: "http", host: "localhost:12321" });
+  assertEquals(h.get("x-forwarded-for"), "203.0.113.1, 198.51.100.2, ::1");
+});
+
+Deno.test("a client cannot choose the X-Forwarded-Proto or X-Forwarded-Host the upstream sees", () => {
+  const h = new Headers({ "x-forwarded-proto": "https", "x-forwarded-host": "evil.example" });
+  addForwarded(h, { clientAddr: "192.0.2.7", proto: "http", host: "example.com:8080" });
+  assertEquals(h.get("x-forwarded-proto"), "http");
+  assertEquals(h.get("x-forwarded-host"), "example.com:8080");
+});

@@ -1,0 +1,152 @@
+/**
+ * Bodies stream both ways through the real promgate process, byte-exact, in bounded memory; a
+ * client that goes away makes promgate abort the upstream request.
+ */
+import { createHash } from "node:crypto";
+import { assert, assertEquals } from "./_assert.ts";
+import { patternStream, startTestUpstream } from "./_upstream.ts";
+import { basic, makeHtpasswd, needs, peakRssMiB, startPromgate, tempDir } from "./_util.ts";
+
+const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
+const auth = basic("admin", "pw");
+
+async function setup() {
+  const dir = await tempDir();
+  const upstream = startTestUpstream();
+  await makeHtpasswd(`${dir}/.htpasswd`, { admin: "pw" });
+  const gate = await startPromgate(dir, {
+    listen: { hostname: "127.0.0.1", port: 0 },
+    auth: { htpasswdFile: ".htpasswd" },
+    routes: [{ path: "/up/", upstream: `${upstream.url}/` }],
+    accessLog: false,
+  });
+  return {
+    upstream,
+    gate,
+    async close() {
+      assertEquals(await gate.stop(), 0);
+      await upstream.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+async function sha256Of(stream: ReadableStream<Uint8Array>): Promise<[string, number]> {
+  const h = createHash("sha256");
+  let n = 0;
+  for await (const chunk of stream) {
+    h.update(chunk);
+    n += chunk.byteLength;
+  }
+  return [h.digest("hex"), n];
+}
+
+Deno.test(
+  "streams a 1 GiB response byte-exact in under 150 MB RSS",
+  needs("htpasswd"),
+  async () => {
+    const s = await setup();
+    try {
+      const expected = await sha256Of(patternStream(GiB));
+      const started = performance.now();
+      const r = await fetch(`${s.gate.url}/up/bytes?n=${GiB}`, {
+        headers: { authorization: auth },
+      });
+      assertEquals(r.status, 200);
+      assertEquals(await sha256Of(r.body!), expected);
+      const seconds = (performance.now() - started) / 1000;
+      const rss = await peakRssMiB(s.gate.pid);
+      console.log(
+        `1 GiB response: ${seconds.toFixed(1)} s, promgate peak RSS ${rss.toFixed(0)} MiB`,
+      );
+      assert(rss < 150, `peak RSS ${rss} MiB`);
+    } finally {
+      await s.close();
+    }
+  },
+);
+
+Deno.test(
+  "streams a 256 MiB POST byte-exact in under 150 MB RSS",
+  needs("htpasswd", "curl"),
+  async () => {
+    const s = await setup();
+    try {
+      const [sha256, size] = await sha256Of(patternStream(256 * MiB));
+      // curl uploads what the pattern stream yields, read from its stdin as it goes.
+      const curl = new Deno.Command("curl", {
+        args: ["-sS", "-u", "admin:pw", "-T", "-", "-X", "POST", `${s.gate.url}/up/upload`],
+        stdin: "piped",
+        stdout: "piped",
+      }).spawn();
+      await patternStream(256 * MiB).pipeTo(curl.stdin);
+      const out = await curl.output();
+      assertEquals(out.code, 0);
+      assertEquals(JSON.parse(new TextDecoder().decode(out.stdout)), { size, sha256 });
+      const rss = await peakRssMiB(s.gate.pid);
+      console.log(`256 MiB POST: promgate peak RSS ${rss.toFixed(0)} MiB`);
+      assert(rss < 150, `peak RSS ${rss} MiB`);
+    } finally {
+      await s.close();
+    }
+  },
+);
+
+Deno.test(
+  "passes server-sent events on as the upstream sends them",
+  needs("htpasswd"),
+  async () => {
+    const s = await setup();
+    try {
+      const started = performance.now();
+      const r = await fetch(`${s.gate.url}/up/sse`, { headers: { authorization: auth } });
+      assertEquals(r.headers.get("content-type"), "text/event-stream");
+      const reader = r.body!.pipeThrough(new TextDecoderStream()).getReader();
+      let text = "";
+      const arrivals: number[] = [];
+      while (arrivals.length < 3) {
+        const { value } = await reader.read();
+        text += value;
+        arrivals.push(performance.now() - started);
+      }
+      await reader.cancel();
+      assert(text.startsWith("data: 0\n\n"), text);
+      // Events are 300 ms apart upstream; each must arrive on its own, not batched at the end.
+      assert(arrivals[0] < 250, `first event after ${arrivals[0]} ms`);
+      assert(arrivals[2] - arrivals[0] > 400, `events arrived together: ${arrivals}`);
+    } finally {
+      await s.close();
+    }
+  },
+);
+
+Deno.test(
+  "aborts the upstream request when the client disconnects",
+  needs("htpasswd"),
+  async () => {
+    const s = await setup();
+    try {
+      const controller = new AbortController();
+      const r = await fetch(`${s.gate.url}/up/bytes?n=${GiB}`, {
+        headers: { authorization: auth },
+        signal: controller.signal,
+      });
+      const reader = r.body!.getReader();
+      await reader.read();
+      const abortedAt = performance.now();
+      controller.abort();
+      const deadline = abortedAt + 1000;
+      while (s.upstream.log.cancelled.length === 0 && performance.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assertEquals(
+        s.upstream.log.cancelled.length,
+        1,
+        "upstream stream was not cancelled within 1 s",
+      );
+    } finally {
+      await s.close();
+    }
+  },
+);
