@@ -64,7 +64,11 @@ export async function tempDir(): Promise<string> {
   return await Deno.makeTempDir({ prefix: "promgate-test-" });
 }
 
-/** A self-signed certificate for localhost/127.0.0.1 made by the real openssl. */
+/**
+ * A self-signed certificate for localhost/127.0.0.1 made by the real openssl. "rsa:4096" is the
+ * seed's own command, whose certificate openssl marks CA:TRUE (curl accepts it); the others are
+ * marked CA:FALSE, which Deno's TLS client requires of a server certificate.
+ */
 export async function makeCert(
   dir: string,
   kind: "rsa:2048" | "rsa:4096" | "ec" = "ec",
@@ -89,6 +93,7 @@ export async function makeCert(
     "/CN=localhost",
     "-addext",
     "subjectAltName=DNS:localhost,IP:127.0.0.1",
+    ...(kind === "rsa:4096" ? [] : ["-addext", "basicConstraints=critical,CA:FALSE"]),
   ]);
   if (r.code !== 0) throw new Error(`openssl failed: ${r.stderr}`);
   return { certFile, keyFile };

@@ -97,7 +97,7 @@ Deno.test("Prometheus' UI pages load under /prometheus/ through its redirects", 
     }
     const page = await s.curl("-L", `${s.base}/prometheus/graph`);
     assertMatch(page.stdout, /<title>Prometheus/);
-    const asset = /(?:src|href)="([^"]*static[^"]+\.js)"/.exec(page.stdout)?.[1];
+    const asset = /src="([^"]*\/static\/[^"]+\.js[^"]*)"/.exec(page.stdout)?.[1];
     assert(asset, "the page links a script");
     const js = await s.curl(
       "-o",
