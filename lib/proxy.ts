@@ -105,11 +105,21 @@ function failure(error: unknown, signal: AbortSignal, route: RouteConfig): Proxy
     };
   }
   if (signal.aborted) return CLIENT_GONE;
-  const detail = error instanceof Error ? error.message.split("\n")[0] : String(error);
   return {
     ...plain(502, "502 Bad Gateway\n"),
-    error: `upstream ${upstream} failed: ${detail}`,
+    error: `upstream ${upstream} failed: ${describe(error)}`,
   };
+}
+
+/**
+ * The innermost reason of a fetch failure ("fetch failed" alone says nothing), e.g.
+ * "tcp connect error: Connection refused (os error 111)", on one line.
+ */
+function describe(error: unknown): string {
+  let e = error;
+  while (e instanceof Error && e.cause instanceof Error) e = e.cause;
+  const message = e instanceof Error ? e.message : String(e);
+  return message.replace(/^error sending request for url \([^)]*\):\s*/, "").split("\n")[0];
 }
 
 async function clientResponse(
