@@ -3,7 +3,16 @@
  */
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "./_assert.ts";
 import { startTestUpstream } from "./_upstream.ts";
-import { basic, makeCert, makeHtpasswd, needs, run, startPromgate, tempDir } from "./_util.ts";
+import {
+  basic,
+  freePort,
+  makeCert,
+  makeHtpasswd,
+  needs,
+  run,
+  startPromgate,
+  tempDir,
+} from "./_util.ts";
 
 const PASSWORD = "s3cret-Pässword";
 
@@ -315,12 +324,13 @@ Deno.test(
   async () => {
     const dir = await tempDir();
     const upstream = startTestUpstream();
+    const closedPort = freePort(); // nothing listens there: connections are refused
     await makeHtpasswd(`${dir}/.htpasswd`, { admin: PASSWORD });
     const gate = await startPromgate(dir, {
       listen: { hostname: "127.0.0.1", port: 0 },
       auth: { htpasswdFile: ".htpasswd" },
       routes: [
-        { path: "/down/", upstream: "http://127.0.0.1:9/" },
+        { path: "/down/", upstream: `http://127.0.0.1:${closedPort}/` },
         { path: "/slow/", upstream: `${upstream.url}/`, timeoutSeconds: 0.3 },
       ],
     });
@@ -332,7 +342,10 @@ Deno.test(
       assertEquals(slow.status, 504);
       await slow.body?.cancel();
       await gate.waitForStdout(/GET \/slow\/slow\?ms=2000 HTTP\/1\.1" 504/);
-      assertMatch(gate.stderr(), /upstream http:\/\/127\.0\.0\.1:9\/ failed: .*refused/i);
+      assertMatch(
+        gate.stderr(),
+        new RegExp(`upstream http://127.0.0.1:${closedPort}/ failed: .*refused`, "i"),
+      );
       assertStringIncludes(gate.stderr(), "sent no response headers within 0.3 s");
     } finally {
       assertEquals(await gate.stop(), 0);
