@@ -42,6 +42,13 @@ export async function startApp(config: Config, runtime: Runtime, log: Logger): P
       return plain(500, "500 Internal Server Error\n").response;
     },
   });
+  const generated = config.tls?.selfSigned;
+  if (generated) {
+    log(
+      `serving a self-signed certificate for ${generated.hostnames.join(", ")} ` +
+        `(SHA-256 fingerprint ${generated.fingerprint})`,
+    );
+  }
   const scheme = config.tls ? "https" : "http";
   const url = `${scheme}://${hostForUrl(server.hostname)}:${server.port}`;
   return {

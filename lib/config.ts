@@ -12,13 +12,19 @@ import { dirname, resolve } from "node:path";
 import { z } from "zod";
 import { InputError } from "./errors.ts";
 import { jsonPath, parseJsonStrict } from "./json_text.ts";
+import { generateSelfSigned } from "./self_signed.ts";
 
-/** HTTPS settings: absolute file paths and the PEM text read from them at load. */
+/**
+ * HTTPS settings: the PEM text to serve, read from absolute file paths at load, or generated in
+ * memory when the config asks for a self-signed certificate (then the file paths are null).
+ */
 export interface TlsConfig {
-  certFile: string;
-  keyFile: string;
+  certFile: string | null;
+  keyFile: string | null;
   cert: string;
   key: string;
+  /** Set for `"selfSigned": true`: the names it covers and its SHA-256 fingerprint. */
+  selfSigned: { hostnames: string[]; fingerprint: string } | null;
 }
 
 /** Basic auth settings; htpasswdFile is absolute (its contents are parsed by lib/htpasswd.ts). */
@@ -167,18 +173,31 @@ const listenSchema = z.strictObject({
 });
 
 const tlsSchema = z.strictObject({
-  certFile: z.string().min(1).meta({
+  certFile: z.string().min(1).optional().meta({
     description: "Certificate file (PEM), optionally followed by its intermediate certificates " +
       "(a full chain). Relative to the config file's directory.",
     examples: ["certs/example.com.crt"],
   }),
-  keyFile: z.string().min(1).meta({
+  keyFile: z.string().min(1).optional().meta({
     description: "Private key file (PEM; RSA or EC; not encrypted) that belongs to certFile. " +
       "Relative to the config file's directory.",
     examples: ["certs/example.com.key"],
   }),
+  selfSigned: z.boolean().optional().meta({
+    description: "Instead of certFile/keyFile: generate a self-signed certificate (ECDSA P-256, " +
+      "one year) in memory at start-up and print its SHA-256 fingerprint. For trying promgate " +
+      "out and for clients that pin the fingerprint; browsers will warn.",
+    examples: [true],
+  }),
+  hostnames: z.array(z.string().min(1).superRefine(rule(hostnameProblem))).min(1).optional()
+    .meta({
+      description: "With selfSigned: the DNS names and IP addresses the certificate is for. " +
+        "Default: localhost, 127.0.0.1, ::1, and listen.hostname when it is a specific address.",
+      examples: [["localhost", "127.0.0.1", "prometheus.example.com"]],
+    }),
 }).optional().meta({
-  description: "Serve HTTPS with this certificate and key. Leave out to serve plain HTTP.",
+  description: "Serve HTTPS with certFile + keyFile, or with a certificate generated at " +
+    'start-up ("selfSigned": true). Leave out to serve plain HTTP.',
 });
 
 const authSchema = z.strictObject({
@@ -303,6 +322,7 @@ function crossFieldIssues(raw: unknown): PathIssue[] {
         `Add "auth": { "htpasswdFile": ".htpasswd" }.`,
     );
   }
+  if (isRecord(raw.tls)) tlsIssues(raw.tls, add);
   const seen = new Map<string, number>();
   routes.forEach((r, i) => {
     if (typeof r.path !== "string") return;
@@ -316,6 +336,29 @@ function crossFieldIssues(raw: unknown): PathIssue[] {
     );
   });
   return issues;
+}
+
+/** tls takes either a certificate from files or a generated one, never a mix. */
+function tlsIssues(
+  tls: Record<string, unknown>,
+  add: (path: (string | number)[], message: string) => void,
+): void {
+  if (tls.selfSigned === true) {
+    for (const key of ["certFile", "keyFile"].filter((k) => k in tls)) {
+      add(["tls", key], `conflicts with "selfSigned": true. Use files or a generated certificate.`);
+    }
+    return;
+  }
+  if ("hostnames" in tls) {
+    add(["tls", "hostnames"], 'only applies with "selfSigned": true. Remove it or add that.');
+  }
+  for (const key of ["certFile", "keyFile"].filter((k) => !(k in tls))) {
+    add(
+      ["tls", key],
+      `missing. Name the PEM ${key === "certFile" ? "certificate" : "key"} file, ` +
+        'or set "selfSigned": true for a certificate generated at start-up.',
+    );
+  }
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> =>
@@ -366,7 +409,7 @@ async function resolveConfig(raw: RawConfig, file: string, shown: string): Promi
   // One list per section, joined in file order: the checks finish in any order.
   const found: [string[], string[], string[]] = [[], [], []];
   const [tls, auth, accessLog] = await Promise.all([
-    raw.tls ? resolveTls(raw.tls, base, found[0]) : null,
+    raw.tls ? resolveTls(raw.tls, raw.listen.hostname, base, found[0]) : null,
     raw.auth ? resolveAuth(raw.auth, base, found[1]) : null,
     raw.accessLog ? resolveAccessLog(raw.accessLog, base, found[2]) : null,
   ]);
@@ -448,11 +491,26 @@ async function resolveAccessLog(
 
 async function resolveTls(
   raw: NonNullable<RawConfig["tls"]>,
+  listenHostname: string,
   base: string,
   problems: string[],
 ): Promise<TlsConfig | null> {
-  const certFile = resolve(base, raw.certFile);
-  const keyFile = resolve(base, raw.keyFile);
+  if (raw.selfSigned === true) {
+    const wildcard = ["0.0.0.0", "::"].includes(listenHostname);
+    const defaults = ["localhost", "127.0.0.1", "::1", ...(wildcard ? [] : [listenHostname])];
+    const hostnames = [...new Set(raw.hostnames ?? defaults)];
+    const generated = await generateSelfSigned(hostnames);
+    return {
+      certFile: null,
+      keyFile: null,
+      cert: generated.cert,
+      key: generated.key,
+      selfSigned: { hostnames, fingerprint: generated.fingerprint },
+    };
+  }
+  // crossFieldIssues guarantees both files are named when selfSigned is not true.
+  const certFile = resolve(base, raw.certFile!);
+  const keyFile = resolve(base, raw.keyFile!);
   const [cert, key] = await Promise.all([
     readPem("tls.certFile", certFile, problems),
     readPem("tls.keyFile", keyFile, problems),
@@ -466,7 +524,7 @@ async function resolveTls(
         `Use the key that was created with that certificate.`,
     );
   }
-  return { certFile, keyFile, cert, key };
+  return { certFile, keyFile, cert, key, selfSigned: null };
 }
 
 async function readPem(where: string, file: string, problems: string[]): Promise<string | null> {

@@ -101,7 +101,10 @@ const BAD: Record<string, string[]> = {
     `tls.keyFile: ${dir}ec.key does not belong to the certificate in ${dir}rsa.crt.`,
   ],
   tls_key_not_found: [`tls.keyFile: file ${dir}missing.key not found.`],
-  tls_missing_key: ['tls.keyFile: missing. e.g. "keyFile": "certs/example.com.key"'],
+  tls_missing_key: ['tls.keyFile: missing. Name the PEM key file, or set "selfSigned": true'],
+  tls_self_signed_and_files: ['tls.certFile: conflicts with "selfSigned": true.'],
+  tls_hostnames_without_self_signed: ['tls.hostnames: only applies with "selfSigned": true.'],
+  tls_self_signed_bad_hostname: ["tls.hostnames[0]"],
   tls_swapped: [
     "tls.certFile: ",
     "holds a private key, not a certificate: are certFile and keyFile swapped?",
@@ -275,7 +278,7 @@ Deno.test("relative paths follow the config file, not the cwd; absolute ones sta
 
 Deno.test("config.example.json loads", async () => {
   const c = await loadConfig(`${root}config.example.json`);
-  assert.equal(c.tls, null);
+  assert.deepEqual(c.tls?.selfSigned?.hostnames, ["localhost", "127.0.0.1", "::1"]);
   assert.deepEqual(c.listen, { hostname: "0.0.0.0", port: 12321 });
   assert.deepEqual(c.auth, { realm: "Prometheus", htpasswdFile: `${root}example.htpasswd` });
   assert.deepEqual(c.routes.map((r) => [r.path, r.upstream.href]).sort(), [

@@ -372,3 +372,41 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
     },
   );
 }
+
+Deno.test(
+  "serves HTTPS with a generated self-signed certificate whose fingerprint it prints",
+  needs("htpasswd", "curl", "openssl"),
+  async () => {
+    const dir = await tempDir();
+    const upstream = startTestUpstream();
+    await makeHtpasswd(`${dir}/.htpasswd`, { admin: PASSWORD });
+    const gate = await startPromgate(dir, {
+      listen: { hostname: "127.0.0.1", port: 0 },
+      tls: { selfSigned: true },
+      auth: { htpasswdFile: ".htpasswd" },
+      routes: [{ path: "/prometheus/", upstream: `${upstream.url}/` }],
+    });
+    try {
+      const printed = /SHA-256 fingerprint ([0-9A-F:]{95})/.exec(gate.stderr())?.[1];
+      assert(printed, gate.stderr());
+      const ok = await run("curl", [
+        "-sSk",
+        "-u",
+        `admin:${PASSWORD}`,
+        `${gate.url}/prometheus/echo`,
+      ]);
+      assertEquals(JSON.parse(ok.stdout).path, "/echo");
+      const pem = await run("sh", [
+        "-c",
+        `openssl s_client -connect 127.0.0.1:${gate.port} -servername localhost </dev/null ` +
+        `2>/dev/null | openssl x509 -noout -fingerprint -sha256 -ext subjectAltName`,
+      ]);
+      assertStringIncludes(pem.stdout, `Fingerprint=${printed}`);
+      assertMatch(pem.stdout, /DNS:localhost, IP Address:127\.0\.0\.1/);
+    } finally {
+      assertEquals(await gate.stop(), 0);
+      await upstream.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
