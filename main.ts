@@ -6,10 +6,12 @@
 import process from "node:process";
 import { startApp } from "./lib/app.ts";
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, parseCommand, USAGE } from "./lib/cli.ts";
+import { checkCommand } from "./lib/commands/check.ts";
+import { hashPasswordCommand } from "./lib/commands/hash_password.ts";
 import { loadConfig } from "./lib/config.ts";
 import { InputError } from "./lib/errors.ts";
 import { currentRuntime } from "./lib/runtime/mod.ts";
-import { VERSION } from "./lib/version.ts";
+import { buildCommit, VERSION } from "./lib/version.ts";
 
 function log(line: string): void {
   console.error(`promgate: ${line}`);
@@ -24,7 +26,17 @@ export async function main(args: readonly string[]): Promise<number> {
     return EXIT_OK;
   }
   if (command.kind === "version") {
-    console.log(`promgate ${VERSION} (${runtime.name} ${runtime.version})`);
+    console.log(
+      `promgate ${VERSION} (${runtime.name} ${runtime.version}, commit ${buildCommit()})`,
+    );
+    return EXIT_OK;
+  }
+  if (command.kind === "check") {
+    console.log(await checkCommand(command.configPath));
+    return EXIT_OK;
+  }
+  if (command.kind === "hash-password") {
+    console.log(await hashPasswordCommand(command));
     return EXIT_OK;
   }
   const config = await loadConfig(command.configPath);

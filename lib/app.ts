@@ -25,7 +25,7 @@ export type Logger = (line: string) => void;
 
 /** Loads the users and starts serving `config`. Throws InputError for a bad htpasswd file. */
 export async function startApp(config: Config, runtime: Runtime, log: Logger): Promise<App> {
-  const verifier = createVerifier();
+  const verifier = createVerifier({ verifyBcrypt: runtime.verifyBcrypt });
   const state = await buildState(config, verifier);
   const handler = createHandler({
     state: () => state,

@@ -1,6 +1,7 @@
 /** Command-line parsing for promgate: options, usage text, and what to run. */
 import { parseArgs } from "node:util";
 import { InputError } from "./errors.ts";
+import { HASH_ALGORITHMS, type HashAlgorithm } from "./password/hash.ts";
 
 /** Exit codes, as nginx and most daemons use them. */
 export const EXIT_OK = 0;
@@ -10,19 +11,36 @@ export const EXIT_USAGE = 2;
 /** What the command line asks for. */
 export type Command =
   | { readonly kind: "serve"; readonly configPath: string }
+  | { readonly kind: "check"; readonly configPath: string }
+  | {
+    readonly kind: "hash-password";
+    readonly algorithm: HashAlgorithm;
+    readonly cost: number | undefined;
+    readonly user: string | null;
+  }
   | { readonly kind: "help" }
   | { readonly kind: "version" };
 
 /** The text `promgate --help` prints. */
 export const USAGE = `Usage: promgate [--config FILE]
+       promgate --check [--config FILE]
+       promgate hash-password [--algorithm bcrypt|apr1|sha512] [--cost N] [USER]
 
 Puts HTTPS and HTTP basic auth in front of Prometheus (or any HTTP service),
 configured by one JSON file.
 
 Options:
   -c, --config FILE   the JSON config file (default: ./config.json)
+  -t, --check         check the config, certificate, key and htpasswd file, then exit
+                      (0 ok, 2 invalid), as nginx -t does
   -h, --help          print this help and exit
   -V, --version       print the version and exit
+
+hash-password reads a password from the terminal (without echo, twice) or the
+first line of stdin and prints an htpasswd line (the hash alone without USER):
+  --algorithm A       bcrypt (default; htpasswd -B), apr1 (-m) or sha512 (-5)
+  --cost N            bcrypt cost 4-17 (default 10), or SHA-512 rounds (-r)
+  e.g. promgate hash-password admin >> .htpasswd
 
 Signals: SIGINT or SIGTERM finish in-flight requests, then exit 0.
 Exit codes: 0 ok, 1 runtime failure, 2 bad usage or invalid config/htpasswd.
@@ -30,25 +48,71 @@ Docs: README.md and docs/config.md.`;
 
 /** Parses `args` (without the program name). Throws InputError for unknown or malformed options. */
 export function parseCommand(args: readonly string[]): Command {
-  let parsed;
-  try {
-    parsed = parseArgs({
+  if (args[0] === "hash-password") return parseHashPassword(args.slice(1));
+  const { values } = explained(() =>
+    parseArgs({
       args: [...args],
       options: {
         config: { type: "string", short: "c", default: "config.json" },
+        check: { type: "boolean", short: "t" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "V" },
       },
       strict: true,
       allowPositionals: false,
-    });
+    })
+  );
+  if (values.help) return { kind: "help" };
+  if (values.version) return { kind: "version" };
+  if (!values.config) throw new InputError("--config needs a file name, e.g. --config config.json");
+  return { kind: values.check ? "check" : "serve", configPath: values.config };
+}
+
+function parseHashPassword(args: readonly string[]): Command {
+  const { values, positionals } = explained(() =>
+    parseArgs({
+      args: [...args],
+      options: {
+        algorithm: { type: "string", short: "a", default: "bcrypt" },
+        cost: { type: "string", short: "C" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+      allowPositionals: true,
+    })
+  );
+  if (values.help) return { kind: "help" };
+  const algorithm = values.algorithm;
+  if (!(HASH_ALGORITHMS as readonly string[]).includes(algorithm)) {
+    throw new InputError(
+      `hash-password: unknown --algorithm ${JSON.stringify(algorithm)}; ` +
+        `use one of ${HASH_ALGORITHMS.join(", ")}.`,
+    );
+  }
+  let cost: number | undefined;
+  if (values.cost !== undefined) {
+    cost = Number(values.cost);
+    if (!/^\d+$/.test(values.cost)) {
+      throw new InputError(`hash-password: --cost must be a whole number, got ${values.cost}`);
+    }
+  }
+  if (positionals.length > 1) {
+    throw new InputError("hash-password takes at most one USER; the password is read, not given.");
+  }
+  return {
+    kind: "hash-password",
+    algorithm: algorithm as HashAlgorithm,
+    cost,
+    user: positionals[0] ?? null,
+  };
+}
+
+/** Runs a parseArgs call, turning its errors into InputErrors that point at --help. */
+function explained<T>(parse: () => T): T {
+  try {
+    return parse();
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     throw new InputError(`${reason}\nRun 'promgate --help' for the options.`);
   }
-  const { values } = parsed;
-  if (values.help) return { kind: "help" };
-  if (values.version) return { kind: "version" };
-  if (!values.config) throw new InputError("--config needs a file name, e.g. --config config.json");
-  return { kind: "serve", configPath: values.config };
 }

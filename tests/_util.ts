@@ -164,17 +164,24 @@ export const DENO_RUN_FLAGS = [
   "--v8-flags=--max-semi-space-size=1",
 ];
 
-/** The command that starts promgate in tests (override with PROMGATE_CMD, e.g. a binary). */
+/**
+ * The command that starts promgate in tests. PROMGATE_CMD overrides it with space-separated
+ * words, e.g. `./dist/promgate` or `./.tools/node_modules/.bin/bun ./main.ts` (deno task
+ * test:binary / test:bun); words starting with "./" are relative to the repository, so tests may
+ * run promgate in another directory.
+ */
 export function promgateCommand(): string[] {
   const custom = Deno.env.get("PROMGATE_CMD");
-  if (custom) return custom.split(" ").filter(Boolean);
+  if (custom) {
+    return custom.split(" ").filter(Boolean).map((w) => w.startsWith("./") ? REPO + w.slice(2) : w);
+  }
   return [Deno.execPath(), "run", ...DENO_RUN_FLAGS, MAIN];
 }
 
-/** Runs promgate to completion with `args` (for exit-code tests). */
-export function runPromgate(args: string[], cwd?: string) {
+/** Runs promgate to completion with `args` (for exit-code tests), `stdin` piped in if given. */
+export function runPromgate(args: string[], cwd?: string, stdin?: string) {
   const [program, ...rest] = promgateCommand();
-  return run(program, [...rest, ...args], { cwd });
+  return run(program, [...rest, ...args], { cwd, stdin });
 }
 
 /**

@@ -58,7 +58,15 @@ interface PoolWorker {
   readonly pending: Map<number, Pending>;
 }
 
-const WORKER_URL = new URL("./bcrypt_worker.ts", import.meta.url).href;
+/**
+ * The worker module. Run from source, it sits beside this file. Bundled into one file by
+ * `bun build --compile main.ts lib/password/bcrypt_worker.ts` (deno task compile), this module's
+ * URL is the bundle's, i.e. main.ts's at the root of the embedded tree, and the worker is the
+ * extra entry point at its own path below that root.
+ */
+const WORKER_URL = import.meta.url.endsWith("/bcrypt.ts")
+  ? new URL("./bcrypt_worker.ts", import.meta.url).href
+  : new URL("./lib/password/bcrypt_worker.ts", import.meta.url).href;
 
 /**
  * Up to `size` module Workers, started lazily: the first on the first verification, another

@@ -108,23 +108,53 @@ export interface PasswordVerifier {
   close(): void;
 }
 
+/** Options for {@link createVerifier}. */
+export interface VerifierOptions {
+  /** The most Worker threads for slow hashes (default 1). */
+  readonly bcryptWorkers?: number;
+  /**
+   * A native bcrypt check off the main thread (the runtime's `verifyBcrypt`, under Bun); when
+   * set, bcrypt hashes go to it instead of the worker pool. It must truncate passwords to 72
+   * UTF-8 bytes as bcrypt does; a rejection counts as a mismatch.
+   */
+  readonly verifyBcrypt?: (password: string, encoded: string) => Promise<boolean>;
+}
+
 /**
  * Creates a verifier. bcrypt, SHA-crypt and MD5-crypt run in up to `bcryptWorkers` Worker
  * threads (default 1: promgate targets small machines), started at the first such
  * verification; `{SHA}` is a single fast hash and runs inline. After close() no worker
  * keeps the process alive.
  */
-export function createVerifier(options: { bcryptWorkers?: number } = {}): PasswordVerifier {
+export function createVerifier(options: VerifierOptions = {}): PasswordVerifier {
   const pool = new VerifyPool(options.bcryptWorkers ?? 1);
+  const native = options.verifyBcrypt;
   return {
     verify(password, hash) {
       if (hash.scheme === "sha1") return Promise.resolve(verifySha1Safely(password, hash.encoded));
+      // Bun.password.verify answers false for an empty password even against its own hash;
+      // htpasswd allows one, so that (cheap, rare) case stays with bcrypt-ts.
+      if (hash.scheme === "bcrypt" && native !== undefined && password !== "") {
+        return verifyNatively(native, password, hash.encoded);
+      }
       return pool.verify(hash.scheme, password, hash.encoded);
     },
     close() {
       pool.close();
     },
   };
+}
+
+async function verifyNatively(
+  native: (password: string, encoded: string) => Promise<boolean>,
+  password: string,
+  encoded: string,
+): Promise<boolean> {
+  try {
+    return await native(password, encoded);
+  } catch {
+    return false;
+  }
 }
 
 function verifySha1Safely(password: string, encoded: string): boolean {

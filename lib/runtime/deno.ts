@@ -1,4 +1,5 @@
 /** The Deno implementation of the runtime seam: Deno.serve, Deno signals, Deno's fetch. */
+import { setListenerNoDelay } from "./deno_nodelay.ts";
 import type { ConnInfo, Runtime, ServeOptions, Server, SignalName } from "./types.ts";
 
 /** HTTP/2 requests reach a Deno.serve handler without a Host header (the authority is in the URL). */
@@ -21,6 +22,13 @@ function serve(options: ServeOptions): Promise<Server> {
         return options.handler(req, conn);
       });
       const addr = server.addr as Deno.NetAddr;
+      const noDelay = setListenerNoDelay(addr.port);
+      if (noDelay !== null) {
+        console.error(
+          `promgate: warning: ${noDelay}; responses over TLS HTTP/1.1 may wait ~40 ms for ` +
+            "delayed ACKs (run with --allow-ffi, on Linux or macOS, to avoid it)",
+        );
+      }
       resolve({
         hostname: addr.hostname,
         port: addr.port,

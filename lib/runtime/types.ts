@@ -62,4 +62,10 @@ export interface Runtime {
   readonly fetchDecodesCompression: boolean;
   /** Registers a signal listener; returns a function that removes it. */
   onSignal(signal: SignalName, listener: () => void): () => void;
+  /**
+   * A native bcrypt check that runs off the main thread (Bun: `Bun.password.verify`), used
+   * instead of the pure-JS worker pool where present. Must match what htpasswd's bcrypt does
+   * (only the first 72 UTF-8 bytes count) and resolve false, never reject, for a malformed hash.
+   */
+  readonly verifyBcrypt?: (password: string, encoded: string) => Promise<boolean>;
 }
