@@ -1,4 +1,7 @@
 /**
+ * Run on their own (deno task test:streaming), not beside other test files: peak RSS and
+ * throughput are what they check, and on 2 cores parallel test processes distort both.
+ *
  * Bodies stream both ways through the real promgate process, byte-exact, in bounded memory; a
  * client that goes away makes promgate abort the upstream request.
  */
