@@ -211,7 +211,16 @@ export async function startPromgate(dir: string, config: unknown): Promise<Promg
     await pumps;
     return s.code;
   });
-  const url = await waitFor(() => /listening on (\S+)/.exec(err)?.[1], exited, () => err, 30_000);
+  let url: string;
+  try {
+    url = await waitFor(() => /listening on (\S+)/.exec(err)?.[1], exited, () => err, 30_000);
+  } catch (error) {
+    try {
+      child.kill("SIGKILL"); // a promgate that never came up must not outlive the test
+    } catch { /* already gone */ }
+    await exited;
+    throw error;
+  }
   const port = Number(new URL(url).port);
   return {
     url,
