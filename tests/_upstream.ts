@@ -8,6 +8,8 @@ export interface UpstreamLog {
   cancelled: number[];
   /** Request headers of the last /echo request. */
   lastHeaders: Headers | null;
+  /** Times at which an /upload request body broke off before its end (the proxy aborted it). */
+  uploadsCut: number[];
 }
 
 const PATTERN = new Uint8Array(64 * 1024).map((_, i) => (i * 31 + 7) & 0xff);
@@ -30,7 +32,7 @@ export function patternStream(total: number, onCancel?: () => void): ReadableStr
 
 /** Starts the test upstream. */
 export function startTestUpstream(): Upstream & { log: UpstreamLog } {
-  const log: UpstreamLog = { cancelled: [], lastHeaders: null };
+  const log: UpstreamLog = { cancelled: [], lastHeaders: null, uploadsCut: [] };
   const upstream = startUpstream(async (req) => {
     const url = new URL(req.url);
     const p = url.pathname;
@@ -87,11 +89,21 @@ export function startTestUpstream(): Upstream & { log: UpstreamLog } {
     if (p === "/upload") {
       const hash = new Sha256();
       let size = 0;
-      for await (const chunk of req.body ?? new ReadableStream()) {
-        hash.update(chunk);
-        size += chunk.byteLength;
+      try {
+        for await (const chunk of req.body ?? new ReadableStream()) {
+          hash.update(chunk);
+          size += chunk.byteLength;
+        }
+      } catch (error) {
+        log.uploadsCut.push(performance.now());
+        throw error;
       }
-      return Response.json({ size, sha256: hash.digest() });
+      const answer = Response.json({ size, sha256: hash.digest() });
+      if (!url.searchParams.has("gzip")) return answer;
+      // ?gzip: answer compressed whatever the request asked, as some servers do.
+      return new Response(answer.body!.pipeThrough(new CompressionStream("gzip")), {
+        headers: { "content-type": "application/json", "content-encoding": "gzip" },
+      });
     }
     if (p === "/slow") {
       await new Promise((r) => setTimeout(r, Number(url.searchParams.get("ms"))));

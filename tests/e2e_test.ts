@@ -1,6 +1,7 @@
 /**
  * End-to-end: the real promgate process, a real upstream, real TLS, real fetch and curl clients.
  */
+import { createHash } from "node:crypto";
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "./_assert.ts";
 import { startTestUpstream } from "./_upstream.ts";
 import {
@@ -112,6 +113,46 @@ Deno.test(
       assertEquals(body.headers["x-forwarded-for"], "127.0.0.1");
       assertEquals(body.headers["x-forwarded-proto"], "http");
       assertEquals(body.headers["x-forwarded-host"], new URL(s.gate.url).host);
+    } finally {
+      await s.close();
+    }
+  },
+);
+
+Deno.test(
+  "passes a chunked upload on, and the upstream's gzip answer to it byte-correct",
+  needs("htpasswd", "curl"),
+  async () => {
+    const s = await setup();
+    try {
+      const data = "x".repeat(300_000) + "end";
+      const expected = {
+        size: data.length,
+        sha256: createHash("sha256").update(data).digest("hex"),
+      };
+      // The ?gzip upstream compresses regardless; a client that did not ask for gzip would get
+      // it raw from any proxy, so that case is left out.
+      const cases: [string, string[]][] = [
+        ["/prometheus/upload", []],
+        ["/prometheus/upload", ["--compressed"]],
+        ["/prometheus/upload?gzip", ["--compressed"]],
+      ];
+      for (const [path, compressed] of cases) {
+        // `-T -` reads stdin, so curl sends the body chunked, without a Content-Length.
+        const out = await run("curl", [
+          "-sS",
+          ...compressed,
+          "-u",
+          `admin:${PASSWORD}`,
+          "-T",
+          "-",
+          "-X",
+          "POST",
+          `${s.gate.url}${path}`,
+        ], { stdin: data });
+        assertEquals(out.code, 0, out.stderr);
+        assertEquals(JSON.parse(out.stdout), expected, `${path} ${compressed}`);
+      }
     } finally {
       await s.close();
     }

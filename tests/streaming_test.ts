@@ -153,3 +153,37 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "aborts the upstream upload when the client disconnects mid-upload",
+  needs("htpasswd"),
+  async () => {
+    const s = await setup();
+    try {
+      // A chunked upload (no Content-Length) that sends 1 MiB, then goes away.
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: s.gate.port });
+      const head = `POST /up/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${auth}\r\n` +
+        "Transfer-Encoding: chunked\r\n\r\n";
+      await conn.write(new TextEncoder().encode(head));
+      const chunk = new Uint8Array(64 * 1024);
+      const frame = new TextEncoder().encode(`${chunk.byteLength.toString(16)}\r\n`);
+      const crlf = new TextEncoder().encode("\r\n");
+      for (let i = 0; i < 16; i++) {
+        await conn.write(frame);
+        await conn.write(chunk);
+        await conn.write(crlf);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+      const closedAt = performance.now();
+      conn.close();
+      const deadline = closedAt + 1000;
+      while (s.upstream.log.uploadsCut.length === 0 && performance.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assertEquals(s.upstream.log.uploadsCut.length, 1, "the upstream upload was not cut");
+      assert(s.upstream.log.uploadsCut[0] - closedAt < 1000);
+    } finally {
+      await s.close();
+    }
+  },
+);

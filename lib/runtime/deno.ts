@@ -1,5 +1,6 @@
 /** The Deno implementation of the runtime seam: Deno.serve, Deno signals, Deno's fetch. */
 import { setListenerNoDelay } from "./deno_nodelay.ts";
+import { isUnsizedUpload, sendUnsizedUpload } from "./deno_upload.ts";
 import type { ConnInfo, Runtime, ServeOptions, Server, SignalName } from "./types.ts";
 
 /** HTTP/2 requests reach a Deno.serve handler without a Host header (the authority is in the URL). */
@@ -50,7 +51,10 @@ export const denoRuntime: Runtime = {
   name: "deno",
   version: Deno.version.deno,
   serve,
-  fetchUpstream: (url, init) => fetch(url, { ...init, redirect: "manual" }),
+  fetchUpstream: (url, init) =>
+    isUnsizedUpload(init)
+      ? sendUnsizedUpload(url, init)
+      : fetch(url, { ...init, redirect: "manual" }),
   // Deno's fetch decodes gzip and br even when the caller set Accept-Encoding, keeping the
   // upstream's Content-Encoding and Content-Length; only `identity` stops it.
   fetchDecodesCompression: true,
