@@ -10,6 +10,7 @@ import { loadHtpasswd } from "./htpasswd.ts";
 import { createVerifier, type PasswordVerifier } from "./password/mod.ts";
 import { plain } from "./responses.ts";
 import type { Runtime, Server } from "./runtime/types.ts";
+import { Throttle } from "./throttle.ts";
 
 /** A running promgate. */
 export interface App {
@@ -27,10 +28,13 @@ export type Logger = (line: string) => void;
 export async function startApp(config: Config, runtime: Runtime, log: Logger): Promise<App> {
   const verifier = createVerifier({ verifyBcrypt: runtime.verifyBcrypt });
   const state = await buildState(config, verifier);
+  const throttleConfig = config.auth?.throttle ?? null;
   const handler = createHandler({
     state: () => state,
     client: runtime,
     onUpstreamError: (line) => log(`upstream error: ${line}`),
+    onSecurityEvent: log,
+    throttle: throttleConfig ? new Throttle(throttleConfig, log) : null,
   });
   const server = await runtime.serve({
     hostname: config.listen.hostname,

@@ -13,12 +13,24 @@ import type { PasswordHash, PasswordVerifier } from "./password/mod.ts";
 import { plain, type PlainResponse } from "./responses.ts";
 
 /** Why a request was not authenticated; used in logs and metrics, never sent to the client. */
-export type AuthFailure = "missing" | "malformed" | "unknown_user" | "wrong_password";
+export type AuthFailure = "missing" | "malformed" | "unknown_user" | "wrong_password" | "throttled";
 
 /** The outcome of checking an Authorization header. */
 export type AuthResult =
   | { readonly ok: true; readonly user: string; readonly cached: boolean }
-  | { readonly ok: false; readonly reason: AuthFailure; readonly user: string | null };
+  | {
+    readonly ok: false;
+    readonly reason: AuthFailure;
+    readonly user: string | null;
+    /** For "throttled": seconds until the next attempt may be checked. */
+    readonly retryAfter?: number;
+  };
+
+/**
+ * Consulted before a password is checked (never for a credential already verified): returns the
+ * seconds the caller must wait first, or 0 (throttle.ts's `Throttle.retryAfter` for one client).
+ */
+export type AttemptGuard = (user: string) => number;
 
 /** Longest Authorization header considered; longer ones are malformed, not hashed. */
 const MAX_HEADER_LENGTH = 4096;
@@ -75,8 +87,11 @@ export class Authenticator {
     }
   }
 
-  /** Checks an Authorization header value (null when absent). */
-  async check(header: string | null): Promise<AuthResult> {
+  /**
+   * Checks an Authorization header value (null when absent). `guard`, when given, may refuse a
+   * password check ("throttled") but is never asked about a credential already verified.
+   */
+  async check(header: string | null, guard?: AttemptGuard): Promise<AuthResult> {
     if (header === null) return { ok: false, reason: "missing", user: null };
     const credentials = parseBasicAuth(header);
     if (!credentials) return { ok: false, reason: "malformed", user: null };
@@ -84,6 +99,8 @@ export class Authenticator {
     const hash = this.#users.get(user);
     const key = this.#keyFor(user, password);
     if (hash && this.#cache.get(key) === hash.encoded) return { ok: true, user, cached: true };
+    const wait = guard?.(user) ?? 0;
+    if (wait > 0) return { ok: false, reason: "throttled", user, retryAfter: wait };
     if (!hash) {
       await this.#verifyOnce(key, password, this.#decoy());
       return { ok: false, reason: "unknown_user", user };

@@ -31,6 +31,17 @@ export interface TlsConfig {
 export interface AuthConfig {
   realm: string;
   htpasswdFile: string;
+  /** Failed-login throttling (lib/throttle.ts); null when turned off. */
+  throttle: ThrottleConfig | null;
+}
+
+/** Failed-login throttling settings, defaults applied. */
+export interface ThrottleConfig {
+  clientFailures: number;
+  userFailures: number;
+  baseDelaySeconds: number;
+  maxDelaySeconds: number;
+  forgetAfterSeconds: number;
 }
 
 /** One route, resolved. See docs/config.md for the matching rules. */
@@ -200,6 +211,29 @@ const tlsSchema = z.strictObject({
     'start-up ("selfSigned": true). Leave out to serve plain HTTP.',
 });
 
+const seconds = (fallback: number, description: string) =>
+  z.number().positive().max(86_400).default(fallback).meta({ description });
+
+const throttleSchema = z.strictObject({
+  clientFailures: z.number().int().min(1).default(5).meta({
+    description: "Failed logins from one client address before it is throttled. Default 5.",
+  }),
+  userFailures: z.number().int().min(1).default(10).meta({
+    description: "Failed logins for one user name, from any client, before it is throttled. " +
+      "Default 10.",
+  }),
+  baseDelaySeconds: seconds(1, "The first delay; each further failure doubles it. Default 1."),
+  maxDelaySeconds: seconds(60, "The longest delay. Default 60."),
+  forgetAfterSeconds: seconds(
+    900,
+    "Failures are forgotten this long after the last one. Default 900.",
+  ),
+}).refine((t) => t.maxDelaySeconds >= t.baseDelaySeconds, {
+  message: "maxDelaySeconds is below baseDelaySeconds. Raise maxDelaySeconds or lower " +
+    "baseDelaySeconds.",
+  path: ["maxDelaySeconds"],
+});
+
 const authSchema = z.strictObject({
   realm: z.string().superRefine(rule(realmProblem)).default("Prometheus").meta({
     description: "Realm shown in the browser's login prompt. Printable ASCII without \" or \\. " +
@@ -210,6 +244,19 @@ const authSchema = z.strictObject({
     description: "htpasswd file with the users, e.g. made by `htpasswd -cB .htpasswd admin`. " +
       "Relative to the config file's directory.",
     examples: [".htpasswd"],
+  }),
+  throttle: z.union([z.literal(false), throttleSchema]).default({
+    clientFailures: 5,
+    userFailures: 10,
+    baseDelaySeconds: 1,
+    maxDelaySeconds: 60,
+    forgetAfterSeconds: 900,
+  }).meta({
+    description: "Brute-force throttling of failed logins, on by default. After clientFailures " +
+      "failed logins from one address (IPv6: one /64), or userFailures for one user name, " +
+      "further password checks are answered 429 with Retry-After for a delay that doubles from " +
+      "baseDelaySeconds to maxDelaySeconds. Logins already verified are never throttled. " +
+      "false turns it off.",
   }),
 }).optional().meta({
   description: 'HTTP basic auth for every route except those with "auth": false. ' +
@@ -455,7 +502,7 @@ async function resolveAuth(
       : "Point auth.htpasswdFile at a readable htpasswd file.";
     problems.push(`auth.htpasswdFile: ${fileProblem(e, htpasswdFile)} ${fix}`);
   }
-  return { realm: raw.realm, htpasswdFile };
+  return { realm: raw.realm, htpasswdFile, throttle: raw.throttle === false ? null : raw.throttle };
 }
 
 async function resolveAccessLog(

@@ -1,15 +1,20 @@
 /**
- * The request pipeline, as one web-standard handler: route -> auth -> proxy -> access log.
- * Authentication runs for every path that is not on a public route, so unknown paths also answer
- * 401 to anonymous clients and reveal nothing about which routes exist.
+ * The request pipeline, as one web-standard handler: target -> route -> auth -> proxy -> log.
+ * The request target is canonicalized once (lib/request_target.ts; ambiguous ones get 400) and
+ * that one path is routed and forwarded. Authentication runs for every path that is not on a
+ * public route, so unknown paths also answer 401 to anonymous clients and reveal nothing about
+ * which routes exist; failed logins are throttled per client and per user (lib/throttle.ts).
  */
 import { type AccessLog, type AccessRecord } from "./access_log.ts";
 import { type Authenticator, challenge } from "./auth.ts";
 import type { Config } from "./config.ts";
+import { secureResponseHeaders } from "./headers.ts";
 import { proxy, type UpstreamClient } from "./proxy.ts";
+import { canonicalTarget } from "./request_target.ts";
 import { plain } from "./responses.ts";
-import { matchRoute } from "./routes.ts";
+import { matchRoute, type RouteMatch } from "./routes.ts";
 import type { ConnInfo } from "./runtime/types.ts";
+import { Throttle } from "./throttle.ts";
 
 /** The state a handler serves from; replaced as a whole on reload. */
 export interface HandlerState {
@@ -26,6 +31,17 @@ export interface HandlerDeps {
   readonly client: UpstreamClient;
   /** Called with the one-line reason when promgate answers 5xx itself (upstream down, timeout). */
   readonly onUpstreamError?: (line: string) => void;
+  /**
+   * Failed-login throttling; it outlives reloads. Absent: a Throttle with the safe defaults,
+   * logging through `onSecurityEvent`. null: no throttling.
+   */
+  readonly throttle?: Throttle | null;
+  /**
+   * Called with one line when a client or user gets throttled, and when a request is refused as
+   * ambiguous (never with a password, hash or Authorization value). Default: stderr, prefixed
+   * "promgate: " as main.ts's own messages are.
+   */
+  readonly onSecurityEvent?: (line: string) => void;
 }
 
 interface Outcome {
@@ -40,11 +56,15 @@ interface Outcome {
 
 /** Builds the handler that the runtime's server calls for every request. */
 export function createHandler(deps: HandlerDeps) {
+  const onSecurityEvent = deps.onSecurityEvent ?? ((line) => console.error(`promgate: ${line}`));
+  const throttle = deps.throttle === undefined ? new Throttle({}, onSecurityEvent) : deps.throttle;
+  const ctx: Context = { deps, throttle, onSecurityEvent };
   return async (req: Request, info: ConnInfo): Promise<Response> => {
     const started = performance.now();
     const time = new Date();
     const state = deps.state();
-    const outcome = withoutBodyForHead(req, await handle(req, info, state, deps));
+    const outcome = withoutBodyForHead(req, await handle(req, info, state, ctx));
+    secureResponseHeaders(outcome.response.headers);
     if (outcome.error) deps.onUpstreamError?.(`${req.method} ${pathOf(req)}: ${outcome.error}`);
     const record = (bytes: number): AccessRecord => ({
       remoteAddr: info.remoteAddr,
@@ -65,14 +85,24 @@ export function createHandler(deps: HandlerDeps) {
   };
 }
 
+const NONE: RouteMatch = { kind: "none" };
+
+interface Context {
+  readonly deps: HandlerDeps;
+  readonly throttle: Throttle | null;
+  readonly onSecurityEvent: (line: string) => void;
+}
+
 async function handle(
   req: Request,
   info: ConnInfo,
   state: HandlerState,
-  deps: HandlerDeps,
+  ctx: Context,
 ): Promise<Outcome> {
-  const url = new URL(req.url);
-  const match = matchRoute(state.config.routes, url.pathname);
+  // An ambiguous target matches no route: like any unknown path it needs authentication (so
+  // anonymous clients learn nothing, not even that the target was refused), then gets 400.
+  const target = canonicalTarget(req.url, req.headers.get("host"));
+  const match = target.ok ? matchRoute(state.config.routes, target.path) : NONE;
   const route = match.kind === "none" ? null : match.route;
   let user: string | null = null;
   if (!route || route.auth) {
@@ -82,16 +112,40 @@ async function handle(
       return { ...challenge(realm), user: null, route: route.path };
     }
     if (state.authenticator) {
-      const result = await state.authenticator.check(req.headers.get("authorization"));
-      if (!result.ok) return { ...challenge(realm), user: result.user, route: route?.path ?? null };
+      const { throttle } = ctx;
+      const client = info.remoteAddr;
+      const result = await state.authenticator.check(
+        req.headers.get("authorization"),
+        throttle ? (name) => throttle.retryAfter(client, name) : undefined,
+      );
+      const routePath = route?.path ?? null;
+      if (!result.ok) {
+        if (result.reason === "throttled") {
+          const headers = { "retry-after": String(result.retryAfter ?? 1) };
+          return {
+            ...plain(429, "429 Too Many Requests\n", headers),
+            user: result.user,
+            route: routePath,
+          };
+        }
+        if (result.reason === "unknown_user" || result.reason === "wrong_password") {
+          throttle?.failed(client, result.user);
+        }
+        return { ...challenge(realm), user: result.user, route: routePath };
+      }
+      if (!result.cached) throttle?.succeeded(client, result.user);
       user = result.user;
     }
+  }
+  if (!target.ok) {
+    ctx.onSecurityEvent(`refused a request from ${info.remoteAddr} with 400: ${target.reason}`);
+    return { ...plain(400, "400 Bad Request\n"), user, route: null };
   }
   if (match.kind === "none") {
     return { ...plain(404, "404 Not Found\n"), user, route: null };
   }
   if (match.kind === "redirect") {
-    const headers = { location: match.location + url.search };
+    const headers = { location: match.location + target.search };
     return { ...plain(301, "301 Moved Permanently\n", headers), user, route: route!.path };
   }
   const result = await proxy({
@@ -100,10 +154,11 @@ async function handle(
     upstreamPath: match.upstreamPath,
     forwarded: {
       clientAddr: info.remoteAddr,
-      proto: url.protocol.slice(0, -1),
-      host: url.host,
+      // How the client reached promgate: the connection's scheme, never the request target's.
+      proto: state.config.tls ? "https" : "http",
+      host: target.host,
     },
-    client: deps.client,
+    client: ctx.deps.client,
   });
   return { ...result, user, route: match.route.path };
 }
@@ -117,9 +172,14 @@ function withoutBodyForHead(req: Request, outcome: Outcome): Outcome {
   return { ...outcome, response: bodiless, bytes: 0 };
 }
 
+/** The path and query for the access log; the raw target when it does not even parse. */
 function pathOf(req: Request): string {
-  const url = new URL(req.url);
-  return url.pathname + url.search;
+  try {
+    const url = new URL(req.url);
+    return url.pathname + url.search;
+  } catch {
+    return req.url.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, "");
+  }
 }
 
 /**

@@ -1,9 +1,10 @@
 /**
  * Route matching: which configured route serves a request path, and what path the upstream sees.
  *
- * Matching is by path segment on the URL parser's normalized, still percent-encoded pathname, so
- * "/prometheus" and "/prometheus/" match "/prometheus/x" but never "/prometheusfoo", and an encoded
- * slash ("%2F") is never a segment boundary. The longest matching prefix wins.
+ * Matching is by path segment on the canonical path of lib/request_target.ts (dot segments
+ * resolved, slashes merged, ambiguous spellings already refused with 400), so "/prometheus" and
+ * "/prometheus/" match "/prometheus/x" but never "/prometheusfoo". The longest matching prefix
+ * wins.
  */
 import type { RouteConfig } from "./config.ts";
 
@@ -33,13 +34,18 @@ export function matchRoute(routes: readonly RouteConfig[], pathname: string): Ro
   return NONE;
 }
 
-/** Replaces the matched prefix with the upstream URL's path (nginx `proxy_pass` with a URI). */
+/**
+ * Replaces the matched prefix with the upstream URL's path (nginx `proxy_pass` with a URI).
+ * The result never starts with "//" nor holds a backslash: the proxy resolves it against the
+ * upstream URL, where "//host/x" or "/\\host/x" would name another host.
+ */
 function upstreamPathFor(route: RouteConfig, pathname: string): string {
-  if (!route.stripPrefix) return pathname;
-  const rest = pathname.slice(route.prefix.length);
+  const safe = "/" + pathname.replace(/\\/g, "%5C").replace(/^\/+/, "");
+  if (!route.stripPrefix) return safe;
+  const rest = safe.slice(route.prefix.length);
   const base = route.upstream.pathname;
   if (rest === "") return base;
-  return (base.endsWith("/") ? base.slice(0, -1) : base) + rest;
+  return ((base.endsWith("/") ? base.slice(0, -1) : base) + rest).replace(/^\/+/, "/");
 }
 
 /**

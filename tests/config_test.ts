@@ -69,6 +69,10 @@ const BAD: Record<string, string[]> = {
     "auth: missing",
   ],
   not_object: ["[] is an array; expected an object { ... }. See config.example.json."],
+  throttle_delays_reversed: [
+    "auth.throttle.maxDelaySeconds: maxDelaySeconds is below baseDelaySeconds.",
+  ],
+  throttle_zero_failures: ["auth.throttle.clientFailures: 0 is too small: it must be at least 1."],
   realm_backslash: ["auth.realm: ", "contains a backslash"],
   realm_control: ["auth.realm: ", "contains a control character"],
   realm_quote: ["auth.realm: ", 'contains a double quote (")'],
@@ -173,12 +177,30 @@ Deno.test("every *.good.json fixture loads", async () => {
   for (const name of names) await loadConfig(`${dir}${name}.good.json`);
 });
 
+Deno.test("throttling is on by default, tunable, and false turns it off", async () => {
+  assert.equal((await loadConfig(`${dir}throttle_off.good.json`)).auth?.throttle, null);
+  const custom = (await loadConfig(`${dir}throttle_custom.good.json`)).auth?.throttle;
+  assert.equal(custom?.clientFailures, 3);
+  assert.equal(custom?.maxDelaySeconds, 30);
+  assert.equal(custom?.userFailures, 10);
+});
+
 Deno.test("minimal config gets every default", async () => {
   const c = await loadConfig(`${dir}minimal.good.json`);
   assert.equal(c.file, `${dir}minimal.good.json`);
   assert.deepEqual(c.listen, { hostname: "0.0.0.0", port: 12321 });
   assert.equal(c.tls, null);
-  assert.deepEqual(c.auth, { realm: "Prometheus", htpasswdFile: `${dir}admin.htpasswd` });
+  assert.deepEqual(c.auth, {
+    realm: "Prometheus",
+    htpasswdFile: `${dir}admin.htpasswd`,
+    throttle: {
+      clientFailures: 5,
+      userFailures: 10,
+      baseDelaySeconds: 1,
+      maxDelaySeconds: 60,
+      forgetAfterSeconds: 900,
+    },
+  });
   assert.deepEqual(c.accessLog, { format: "combined", path: "-" });
   assert.equal(c.routes.length, 1);
   const r = c.routes[0];
@@ -280,7 +302,9 @@ Deno.test("config.example.json loads", async () => {
   const c = await loadConfig(`${root}config.example.json`);
   assert.deepEqual(c.tls?.selfSigned?.hostnames, ["localhost", "127.0.0.1", "::1"]);
   assert.deepEqual(c.listen, { hostname: "0.0.0.0", port: 12321 });
-  assert.deepEqual(c.auth, { realm: "Prometheus", htpasswdFile: `${root}example.htpasswd` });
+  assert.equal(c.auth?.realm, "Prometheus");
+  assert.equal(c.auth?.htpasswdFile, `${root}example.htpasswd`);
+  assert.equal(c.auth?.throttle?.clientFailures, 5);
   assert.deepEqual(c.routes.map((r) => [r.path, r.upstream.href]).sort(), [
     ["/alertmanager/", "http://localhost:9093/"],
     ["/prometheus/", "http://localhost:9090/"],

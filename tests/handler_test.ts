@@ -170,7 +170,7 @@ async function setup(
     file: "/etc/promgate/config.json",
     listen: { hostname: "127.0.0.1", port: 0 },
     tls: null,
-    auth: { realm: "Prometheus", htpasswdFile: "/etc/promgate/.htpasswd" },
+    auth: { realm: "Prometheus", htpasswdFile: "/etc/promgate/.htpasswd", throttle: null },
     routes,
     accessLog: null,
   };
