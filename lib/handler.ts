@@ -87,6 +87,20 @@ export function createHandler(deps: HandlerDeps) {
 
 const NONE: RouteMatch = { kind: "none" };
 
+/**
+ * Most bytes of request headers accepted (names, values and ": " + CRLF per field), as nginx's
+ * default `large_client_header_buffers 4 8k` allows about 32 KiB. Larger ones get 431 before any
+ * password is checked. (Deno.serve itself refuses ~100 KiB or over 100 fields with 400; Bun
+ * refuses over 16 KiB with 431.)
+ */
+export const MAX_HEADER_BYTES = 32 * 1024;
+
+function headerBytes(headers: Headers): number {
+  let n = 0;
+  for (const [name, value] of headers) n += name.length + value.length + 4;
+  return n;
+}
+
 interface Context {
   readonly deps: HandlerDeps;
   readonly throttle: Throttle | null;
@@ -99,6 +113,9 @@ async function handle(
   state: HandlerState,
   ctx: Context,
 ): Promise<Outcome> {
+  if (headerBytes(req.headers) > MAX_HEADER_BYTES) {
+    return { ...plain(431, "431 Request Header Fields Too Large\n"), user: null, route: null };
+  }
   // An ambiguous target matches no route: like any unknown path it needs authentication (so
   // anonymous clients learn nothing, not even that the target was refused), then gets 400.
   const target = canonicalTarget(req.url, req.headers.get("host"));
@@ -159,6 +176,7 @@ async function handle(
       host: target.host,
     },
     client: ctx.deps.client,
+    onBodyCut: (line) => ctx.deps.onUpstreamError?.(`${req.method} ${target.path}: ${line}`),
   });
   return { ...result, user, route: match.route.path };
 }

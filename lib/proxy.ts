@@ -33,6 +33,8 @@ export interface ProxyRequest {
   readonly forwarded: ForwardedFacts;
   readonly client: UpstreamClient;
   readonly limits?: CoalesceLimits;
+  /** Called with a one-line reason when promgate cuts a response body it had begun to send. */
+  readonly onBodyCut?: (line: string) => void;
 }
 
 class UpstreamTimeout extends Error {}
@@ -73,7 +75,14 @@ export async function proxy(p: ProxyRequest): Promise<ProxyResult> {
     clearTimeout(timer);
   }
   try {
-    return await clientResponse(p, upstream, plan);
+    const body = upstream.body && watchIdle(upstream.body, route.timeoutMs, () => {
+      controller.abort(new UpstreamTimeout());
+      p.onBodyCut?.(
+        `upstream ${route.upstream.href} sent nothing for ${route.timeoutMs / 1000} s ` +
+          "in the middle of the body; response cut",
+      );
+    });
+    return await clientResponse(p, upstream, body, plan);
   } catch (error) {
     return failure(error, controller.signal, route);
   }
@@ -125,6 +134,7 @@ function describe(error: unknown): string {
 async function clientResponse(
   p: ProxyRequest,
   upstream: Response,
+  upstreamBody: ReadableStream<Uint8Array> | null,
   plan: EncodingPlan,
 ): Promise<ProxyResult> {
   const headers = endToEndHeaders(upstream.headers);
@@ -132,7 +142,7 @@ async function clientResponse(
   if (location !== null) {
     headers.set("location", rewriteLocation(location, p.route, publicOrigin(p.forwarded)));
   }
-  let body: ReadableStream<Uint8Array> | null = upstream.body;
+  let body = upstreamBody;
   const coding = headers.get("content-encoding");
   if (coding && plan.decoded(coding)) body = reencode(headers, body);
   const init = { status: upstream.status, statusText: upstream.statusText, headers };
@@ -151,6 +161,34 @@ async function clientResponse(
   // Bytes read from a stream are never backed by a SharedArrayBuffer, whatever the typings say.
   const bytes = coalesced as Uint8Array<ArrayBuffer>;
   return { response: new Response(bytes, init), bytes: bytes.byteLength };
+}
+
+/**
+ * Passes `body` on, calling `onIdle` when a read from the upstream waits longer than `ms` (nginx's
+ * proxy_read_timeout: the time between two reads). The clock runs only while promgate waits for
+ * the upstream, never while a slow client makes it wait to read, so a slow reader is not cut.
+ */
+export function watchIdle(
+  body: ReadableStream<Uint8Array>,
+  ms: number,
+  onIdle: () => void,
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const timer = setTimeout(onIdle, ms);
+      try {
+        const { done, value } = await reader.read();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
 }
 
 function nullBodyStatus(status: number): boolean {
