@@ -8,6 +8,8 @@
  * query results) bodies still stream, after at most `maxBytes` and `maxWaitMs` of gathering.
  */
 
+import type { ReadWatch } from "./deadline.ts";
+
 /** Limits on how much of a body is gathered before it is streamed instead. */
 export interface CoalesceLimits {
   /** Bodies up to this many bytes are sent whole. */
@@ -15,6 +17,8 @@ export interface CoalesceLimits {
   /** A body still incomplete this long after gathering started is streamed from then on. */
   readonly maxWaitMs: number;
 }
+
+const NO_WATCH: ReadWatch = { waiting() {}, arrived() {}, done() {} };
 
 /** The defaults: small enough to bound memory per request, long enough for a local upstream. */
 export const DEFAULT_LIMITS: CoalesceLimits = { maxBytes: 256 * 1024, maxWaitMs: 10 };
@@ -29,6 +33,7 @@ export async function coalesceBody(
   body: ReadableStream<Uint8Array>,
   limits: CoalesceLimits = DEFAULT_LIMITS,
   knownLength?: number,
+  watch: ReadWatch = NO_WATCH,
 ): Promise<Uint8Array | ReadableStream<Uint8Array>> {
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
@@ -41,15 +46,21 @@ export async function coalesceBody(
   });
   try {
     while (true) {
+      watch.waiting();
       const read = reader.read();
       const result = late ? await Promise.race([read, late]) : await read;
-      if (result === "late") return continueStream(chunks, reader, read);
-      if (result.done) return concat(chunks, total);
+      if (result === "late") return continueStream(chunks, reader, read, watch);
+      watch.arrived();
+      if (result.done) {
+        watch.done();
+        return concat(chunks, total);
+      }
       chunks.push(result.value);
       total += result.value.byteLength;
-      if (total > limits.maxBytes) return continueStream(chunks, reader, null);
+      if (total > limits.maxBytes) return continueStream(chunks, reader, null, watch);
     }
   } catch (error) {
+    watch.done();
     reader.releaseLock();
     throw error;
   } finally {
@@ -73,6 +84,7 @@ function continueStream(
   gathered: Uint8Array[],
   reader: ReadableStreamDefaultReader<Uint8Array>,
   pending: Promise<ReadableStreamReadResult<Uint8Array>> | null,
+  watch: ReadWatch,
 ): ReadableStream<Uint8Array> {
   const head = gathered.length > 0 ? concat(gathered, sum(gathered)) : null;
   let headSent = head === null;
@@ -83,12 +95,23 @@ function continueStream(
         controller.enqueue(head!);
         return;
       }
-      const result = pending ? await pending : await reader.read();
+      watch.waiting();
+      let result: ReadableStreamReadResult<Uint8Array>;
+      try {
+        result = pending ? await pending : await reader.read();
+      } catch (error) {
+        watch.done();
+        throw error;
+      }
       pending = null;
-      if (result.done) controller.close();
-      else controller.enqueue(result.value);
+      watch.arrived();
+      if (result.done) {
+        watch.done();
+        controller.close();
+      } else controller.enqueue(result.value);
     },
     cancel(reason) {
+      watch.done();
       return reader.cancel(reason);
     },
   }, { highWaterMark: 0 });

@@ -5,6 +5,7 @@
  */
 import type { RouteConfig } from "./config.ts";
 import { coalesceBody, type CoalesceLimits, DEFAULT_LIMITS } from "./coalesce.ts";
+import { type ReadWatch, UpstreamDeadline } from "./deadline.ts";
 import { type EncodingPlan, planEncoding, reencode } from "./encoding.ts";
 import { addForwarded, endToEndHeaders, type ForwardedFacts } from "./headers.ts";
 import { plain } from "./responses.ts";
@@ -38,6 +39,8 @@ export interface ProxyRequest {
 }
 
 class UpstreamTimeout extends Error {}
+/** The body stalled for the route's timeout after the headers came. */
+class UpstreamStall extends Error {}
 
 const CLIENT_GONE: ProxyResult = {
   ...plain(502, "502 Bad Gateway\n"),
@@ -57,7 +60,14 @@ export async function proxy(p: ProxyRequest): Promise<ProxyResult> {
   const controller = new AbortController();
   const onClientAbort = () => controller.abort(request.signal.reason);
   request.signal.addEventListener("abort", onClientAbort, { once: true });
-  const timer = setTimeout(() => controller.abort(new UpstreamTimeout()), route.timeoutMs);
+  let headersIn = false;
+  let streaming = false;
+  const deadline = new UpstreamDeadline(route.timeoutMs, () => {
+    if (!headersIn) return controller.abort(new UpstreamTimeout());
+    controller.abort(new UpstreamStall());
+    // Once the body streams to the client, cutting it is all promgate can do; say why.
+    if (streaming) p.onBodyCut?.(`${stallReason(route)}; response cut`);
+  });
   let upstream: Response;
   try {
     upstream = await p.client.fetchUpstream(url, {
@@ -69,23 +79,25 @@ export async function proxy(p: ProxyRequest): Promise<ProxyResult> {
       duplex: "half",
     });
   } catch (error) {
+    deadline.done();
     request.signal.removeEventListener("abort", onClientAbort);
     return failure(error, controller.signal, route);
-  } finally {
-    clearTimeout(timer);
   }
+  headersIn = true;
+  deadline.arrived();
   try {
-    const body = upstream.body && watchIdle(upstream.body, route.timeoutMs, () => {
-      controller.abort(new UpstreamTimeout());
-      p.onBodyCut?.(
-        `upstream ${route.upstream.href} sent nothing for ${route.timeoutMs / 1000} s ` +
-          "in the middle of the body; response cut",
-      );
-    });
-    return await clientResponse(p, upstream, body, plan);
+    const result = await clientResponse(p, upstream, plan, deadline);
+    streaming = result.bytes === undefined;
+    return result;
   } catch (error) {
+    deadline.done();
     return failure(error, controller.signal, route);
   }
+}
+
+function stallReason(route: RouteConfig): string {
+  return `upstream ${route.upstream.href} sent nothing for ${route.timeoutMs / 1000} s ` +
+    "in the middle of the body";
 }
 
 function upstreamHeaders(
@@ -107,6 +119,9 @@ function upstreamHeaders(
 
 function failure(error: unknown, signal: AbortSignal, route: RouteConfig): ProxyResult {
   const upstream = route.upstream.href;
+  if (signal.reason instanceof UpstreamStall) {
+    return { ...plain(504, "504 Gateway Timeout\n"), error: stallReason(route) };
+  }
   if (signal.reason instanceof UpstreamTimeout) {
     return {
       ...plain(504, "504 Gateway Timeout\n"),
@@ -134,19 +149,20 @@ function describe(error: unknown): string {
 async function clientResponse(
   p: ProxyRequest,
   upstream: Response,
-  upstreamBody: ReadableStream<Uint8Array> | null,
   plan: EncodingPlan,
+  watch: ReadWatch,
 ): Promise<ProxyResult> {
   const headers = endToEndHeaders(upstream.headers);
   const location = headers.get("location");
   if (location !== null) {
     headers.set("location", rewriteLocation(location, p.route, publicOrigin(p.forwarded)));
   }
-  let body = upstreamBody;
+  let body: ReadableStream<Uint8Array> | null = upstream.body;
   const coding = headers.get("content-encoding");
   if (coding && plan.decoded(coding)) body = reencode(headers, body);
   const init = { status: upstream.status, statusText: upstream.statusText, headers };
   if (p.request.method === "HEAD" || body === null || nullBodyStatus(upstream.status)) {
+    watch.done();
     await body?.cancel().catch(() => {});
     return { response: new Response(null, init), bytes: 0 };
   }
@@ -155,40 +171,13 @@ async function clientResponse(
     body,
     p.limits ?? DEFAULT_LIMITS,
     length === null ? undefined : Number(length),
+    watch,
   );
   if (!(coalesced instanceof Uint8Array)) return { response: new Response(coalesced, init) };
   headers.set("content-length", String(coalesced.byteLength));
   // Bytes read from a stream are never backed by a SharedArrayBuffer, whatever the typings say.
   const bytes = coalesced as Uint8Array<ArrayBuffer>;
   return { response: new Response(bytes, init), bytes: bytes.byteLength };
-}
-
-/**
- * Passes `body` on, calling `onIdle` when a read from the upstream waits longer than `ms` (nginx's
- * proxy_read_timeout: the time between two reads). The clock runs only while promgate waits for
- * the upstream, never while a slow client makes it wait to read, so a slow reader is not cut.
- */
-export function watchIdle(
-  body: ReadableStream<Uint8Array>,
-  ms: number,
-  onIdle: () => void,
-): ReadableStream<Uint8Array> {
-  const reader = body.getReader();
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      const timer = setTimeout(onIdle, ms);
-      try {
-        const { done, value } = await reader.read();
-        if (done) controller.close();
-        else controller.enqueue(value);
-      } finally {
-        clearTimeout(timer);
-      }
-    },
-    cancel(reason) {
-      return reader.cancel(reason);
-    },
-  }, { highWaterMark: 0 });
 }
 
 function nullBodyStatus(status: number): boolean {
