@@ -46,15 +46,20 @@ export async function main(args: readonly string[]): Promise<number> {
       config.routes.map((r) => `${r.path} -> ${r.upstream.href}`).join(", ")
     })`,
   );
-  await new Promise<void>((resolve) => {
+  // SIGHUP reloads the config (as nginx -s reload); the htpasswd and certificate files are
+  // watched by the app itself. A reload that fails is logged and changes nothing.
+  runtime.onSignal("SIGHUP", () => {
+    log("SIGHUP: reloading the config");
+    void app.reload();
+  });
+  const signal = await new Promise<string>((resolve) => {
     for (const signal of ["SIGINT", "SIGTERM"] as const) {
-      runtime.onSignal(signal, () => {
-        log(`${signal}: finishing in-flight requests`);
-        resolve();
-      });
+      runtime.onSignal(signal, () => resolve(signal));
     }
   });
-  await app.shutdown();
+  const grace = app.config.shutdownGraceSeconds;
+  log(`${signal}: finishing in-flight requests (for up to ${grace} s)`);
+  await app.shutdown(grace * 1000);
   log("stopped");
   return EXIT_OK;
 }

@@ -1,87 +1,332 @@
 /**
- * Wires a loaded config into a running server: users, authenticator, access log, handler.
+ * Wires a loaded config into a running server: users, authenticator, access log, handler; and
+ * keeps it current: the htpasswd file and the certificate/key are re-read when they change on
+ * disk, the whole config on request (SIGHUP). A new version that does not load is logged and
+ * the last good one keeps serving. Every request reads the state once, when it starts, so a
+ * reload never changes the rules under a request in flight.
  * main.ts owns the process (arguments, signals, exit codes); this module owns the service.
  */
 import { type AccessLog, NO_ACCESS_LOG, openAccessLog } from "./access_log.ts";
 import { Authenticator } from "./auth.ts";
-import type { Config } from "./config.ts";
+import { type Config, loadConfig, readTlsFiles, type TlsConfig } from "./config.ts";
+import { type FileWatcher, watchFiles } from "./file_watch.ts";
 import { createHandler, type HandlerState } from "./handler.ts";
-import { loadHtpasswd } from "./htpasswd.ts";
+import { loadHtpasswd, type Users } from "./htpasswd.ts";
 import { createVerifier, type PasswordVerifier } from "./password/mod.ts";
+import { fingerprintOf, oneLine, planReload, SwitchableAccessLog } from "./reload.ts";
 import { plain } from "./responses.ts";
-import type { Runtime, Server } from "./runtime/types.ts";
+import type { ConnInfo, Handler, Runtime, Server } from "./runtime/types.ts";
 import { Throttle } from "./throttle.ts";
 
 /** A running promgate. */
 export interface App {
+  /** The server accepting new connections (replaced when a new certificate is served). */
   readonly server: Server;
   /** The base URL it serves, e.g. "https://127.0.0.1:12321". */
   readonly url: string;
-  /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then closes logs. */
+  /** The config being served to new requests (after reloads, with what needs a restart kept). */
+  readonly config: Config;
+  /**
+   * Loads the config file again, with the htpasswd and certificate files it names, and serves
+   * it to new requests (SIGHUP). Never throws: problems are logged and the old config stays.
+   */
+  reload(): Promise<void>;
+  /**
+   * Stops accepting, lets in-flight requests finish for up to `graceMs` (default: the config's
+   * shutdownGraceSeconds), then closes logs. Requests still running then are the caller's to cut
+   * (main.ts exits).
+   */
   shutdown(graceMs?: number): Promise<void>;
 }
 
 /** Where promgate's own messages (not access-log lines) go. */
 export type Logger = (line: string) => void;
 
-/** Loads the users and starts serving `config`. Throws InputError for a bad htpasswd file. */
-export async function startApp(config: Config, runtime: Runtime, log: Logger): Promise<App> {
-  const verifier = createVerifier({ verifyBcrypt: runtime.verifyBcrypt });
-  const state = await buildState(config, verifier);
-  const throttleConfig = config.auth?.throttle ?? null;
-  const handler = createHandler({
-    state: () => state,
-    client: runtime,
-    onUpstreamError: (line) => log(`upstream error: ${line}`),
-    onSecurityEvent: log,
-    throttle: throttleConfig ? new Throttle(throttleConfig, log) : null,
-  });
-  const server = await runtime.serve({
-    hostname: config.listen.hostname,
-    port: config.listen.port,
-    tls: config.tls,
-    handler,
-    onError: (error) => {
-      log(`internal error: ${error instanceof Error ? error.message : String(error)}`);
-      return plain(500, "500 Internal Server Error\n").response;
-    },
-  });
-  const generated = config.tls?.selfSigned;
-  if (generated) {
-    log(
-      `serving a self-signed certificate for ${generated.hostnames.join(", ")} ` +
-        `(SHA-256 fingerprint ${generated.fingerprint})`,
-    );
-  }
-  const scheme = config.tls ? "https" : "http";
-  const url = `${scheme}://${hostForUrl(server.hostname)}:${server.port}`;
-  return {
-    server,
-    url,
-    async shutdown(graceMs = 10_000) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const grace = new Promise((resolve) => timer = setTimeout(resolve, graceMs));
-      await Promise.race([server.shutdown(), grace]);
-      clearTimeout(timer);
-      verifier.close();
-      await state.accessLog.close();
-    },
-  };
+/** Tuning for tests. */
+export interface AppOptions {
+  /** How often watched files are polled; default lib/file_watch.ts's DEFAULT_POLL_MS. */
+  readonly pollMs?: number;
 }
 
-async function buildState(config: Config, verifier: PasswordVerifier): Promise<HandlerState> {
+/** Loads the users and starts serving `config`. Throws InputError for a bad htpasswd file. */
+export async function startApp(
+  config: Config,
+  runtime: Runtime,
+  log: Logger,
+  options: AppOptions = {},
+): Promise<App> {
+  const verifier = createVerifier({ verifyBcrypt: runtime.verifyBcrypt });
+  const users = await usersFor(config);
+  const live = new LiveApp(config, users, runtime, verifier, log);
+  await live.start(options.pollMs);
+  return live;
+}
+
+/** The users `config` needs, or null when no route requires authentication. */
+async function usersFor(config: Config): Promise<Users | null> {
   const needsAuth = config.routes.some((r) => r.auth);
-  const users = needsAuth && config.auth ? await loadHtpasswd(config.auth.htpasswdFile) : null;
-  const accessLog: AccessLog = config.accessLog
+  return needsAuth && config.auth ? await loadHtpasswd(config.auth.htpasswdFile) : null;
+}
+
+function openLog(config: Config): AccessLog {
+  return config.accessLog
     ? openAccessLog(config.accessLog.format, config.accessLog.path)
     : NO_ACCESS_LOG;
-  return {
-    config,
-    authenticator: users ? new Authenticator(users, verifier) : null,
-    accessLog,
-  };
 }
 
-function hostForUrl(hostname: string): string {
-  return hostname.includes(":") ? `[${hostname}]` : hostname;
+class LiveApp implements App {
+  readonly #runtime: Runtime;
+  readonly #verifier: PasswordVerifier;
+  readonly #log: Logger;
+  readonly #accessLog: SwitchableAccessLog;
+  #state: HandlerState;
+  /** Rebuilt only when the throttle settings change, so failure counts survive other reloads. */
+  #handler: Handler;
+  #throttleSettings: string;
+  #server: Server | null = null;
+  #watcher: FileWatcher | null = null;
+  /** Old servers finishing their requests after a certificate change. */
+  readonly #draining = new Set<Promise<void>>();
+  /** Reloads run one at a time, in order (SIGHUP and file changes may coincide). */
+  #queue: Promise<void> = Promise.resolve();
+  #stopping = false;
+
+  constructor(
+    config: Config,
+    users: Users | null,
+    runtime: Runtime,
+    verifier: PasswordVerifier,
+    log: Logger,
+  ) {
+    this.#runtime = runtime;
+    this.#verifier = verifier;
+    this.#log = log;
+    this.#accessLog = new SwitchableAccessLog(openLog(config));
+    this.#state = {
+      config,
+      authenticator: users ? new Authenticator(users, verifier) : null,
+      accessLog: this.#accessLog,
+    };
+    this.#throttleSettings = JSON.stringify(config.auth?.throttle ?? null);
+    this.#handler = this.#newHandler(config);
+  }
+
+  get server(): Server {
+    return this.#server!;
+  }
+
+  get config(): Config {
+    return this.#state.config;
+  }
+
+  get url(): string {
+    const server = this.server;
+    const host = server.hostname.includes(":") ? `[${server.hostname}]` : server.hostname;
+    return `${this.#state.config.tls ? "https" : "http"}://${host}:${server.port}`;
+  }
+
+  async start(pollMs: number | undefined): Promise<void> {
+    const { config } = this.#state;
+    this.#server = await this.#runtime.serve({
+      hostname: config.listen.hostname,
+      port: config.listen.port,
+      tls: config.tls,
+      // Through a field, so that reloads take effect on the running server.
+      handler: (req: Request, info: ConnInfo) => this.#handler(req, info),
+      onError: (error) => {
+        this.#log(`internal error: ${error instanceof Error ? error.message : String(error)}`);
+        return plain(500, "500 Internal Server Error\n").response;
+      },
+    });
+    const generated = config.tls?.selfSigned;
+    if (generated) {
+      this.#log(
+        `serving a self-signed certificate for ${generated.hostnames.join(", ")} ` +
+          `(SHA-256 fingerprint ${generated.fingerprint})`,
+      );
+    }
+    this.#watcher = await watchFiles(
+      this.#watchedFiles(),
+      (changed) => this.#filesChanged(changed),
+      pollMs,
+    );
+  }
+
+  reload(): Promise<void> {
+    return this.#enqueue(() => this.#reloadConfig());
+  }
+
+  async shutdown(
+    graceMs = this.#state.config.shutdownGraceSeconds * 1000,
+  ): Promise<void> {
+    this.#stopping = true;
+    this.#watcher?.stop();
+    await this.#queue;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const grace = new Promise<boolean>((resolve) => timer = setTimeout(resolve, graceMs, false));
+    const drained = Promise.all([this.server.shutdown(), ...this.#draining]).then(() => true);
+    const inTime = await Promise.race([drained, grace]);
+    clearTimeout(timer);
+    if (!inTime) {
+      this.#log(
+        `shutdown grace of ${graceMs / 1000} s ran out; closing the requests still in flight`,
+      );
+    }
+    this.#verifier.close();
+    await this.#accessLog.close();
+  }
+
+  // -- reloads -----------------------------------------------------------------------------------
+
+  #enqueue(task: () => Promise<void>): Promise<void> {
+    this.#queue = this.#queue.then(async () => {
+      if (this.#stopping) return;
+      try {
+        await task();
+      } catch (error) {
+        // Every expected failure is handled in the task; this is a bug, but not a reason to stop.
+        this.#log(`reload: failed: ${oneLine(error)}`);
+      }
+    });
+    return this.#queue;
+  }
+
+  /** The files whose changes take effect without SIGHUP. */
+  #watchedFiles(): string[] {
+    const { config, authenticator } = this.#state;
+    const files: string[] = [];
+    if (authenticator && config.auth) files.push(config.auth.htpasswdFile);
+    if (config.tls?.certFile && config.tls.keyFile) {
+      files.push(config.tls.certFile, config.tls.keyFile);
+    }
+    return files;
+  }
+
+  #filesChanged(changed: string[]): Promise<void> {
+    const { config } = this.#state;
+    const tasks: Promise<void>[] = [];
+    if (config.auth && changed.includes(config.auth.htpasswdFile)) {
+      tasks.push(this.#enqueue(() => this.#reloadUsers()));
+    }
+    const tls = config.tls;
+    if (tls && changed.some((f) => f === tls.certFile || f === tls.keyFile)) {
+      tasks.push(this.#enqueue(() => this.#reloadTls()));
+    }
+    return Promise.all(tasks).then(() => {});
+  }
+
+  /** The htpasswd file changed: swap in its users, or keep the old ones if it does not load. */
+  async #reloadUsers(): Promise<void> {
+    const { config, authenticator } = this.#state;
+    if (!config.auth || !authenticator) return;
+    let users: Users;
+    try {
+      users = await loadHtpasswd(config.auth.htpasswdFile);
+    } catch (error) {
+      // htpasswd.ts never quotes a hash or a line in its messages, so this is safe to log.
+      this.#log(`reload: kept the previous users: ${oneLine(error)}`);
+      return;
+    }
+    // Cached logins stay valid only for users whose hash is unchanged (Authenticator.setUsers).
+    authenticator.setUsers(users);
+    this.#log(`reload: htpasswd ${config.auth.htpasswdFile}: ${users.size} users`);
+  }
+
+  /** The certificate or key file changed: serve the new pair if it loads and matches. */
+  async #reloadTls(): Promise<void> {
+    const current = this.#state.config.tls;
+    if (!current?.certFile || !current.keyFile) return;
+    let next: TlsConfig;
+    try {
+      next = await readTlsFiles(current.certFile, current.keyFile);
+    } catch (error) {
+      this.#log(`reload: kept the previous certificate: ${oneLine(error)}`);
+      return;
+    }
+    if (next.cert === current.cert && next.key === current.key) return;
+    if (await this.#serveCertificate(next)) {
+      this.#state = { ...this.#state, config: { ...this.#state.config, tls: next } };
+    }
+  }
+
+  /** SIGHUP: the config file and everything it names, applied together or not at all. */
+  async #reloadConfig(): Promise<void> {
+    const current = this.#state.config;
+    let loaded: Config;
+    let users: Users | null;
+    try {
+      loaded = await loadConfig(current.file);
+      users = await usersFor(loaded);
+    } catch (error) {
+      this.#log(`reload: kept the previous config; the new one does not load:`);
+      const text = error instanceof Error ? error.message : String(error);
+      for (const line of text.split("\n")) if (line.trim()) this.#log(`reload: ${line}`);
+      return;
+    }
+    const plan = planReload(current, loaded);
+    for (const line of plan.needRestart) this.#log(`reload: ${line}`);
+    let config = plan.config;
+    if (plan.newTls && !(await this.#serveCertificate(plan.newTls))) {
+      config = { ...config, tls: current.tls };
+    }
+    let authenticator = this.#state.authenticator;
+    if (users === null) {
+      authenticator = null;
+    } else if (authenticator) {
+      authenticator.setUsers(users);
+    } else {
+      authenticator = new Authenticator(users, this.#verifier);
+    }
+    const throttleSettings = JSON.stringify(config.auth?.throttle ?? null);
+    if (throttleSettings !== this.#throttleSettings) {
+      this.#throttleSettings = throttleSettings;
+      this.#handler = this.#newHandler(config);
+    }
+    // Reopened even when unchanged, so SIGHUP after logrotate moved the file starts a new one.
+    await this.#accessLog.switchTo(openLog(config));
+    this.#state = { config, authenticator, accessLog: this.#accessLog };
+    await this.#watcher?.setPaths(this.#watchedFiles());
+    const who = users ? `, htpasswd ${config.auth!.htpasswdFile}: ${users.size} users` : "";
+    this.#log(`reload: config ${config.file}: ${config.routes.length} routes${who}`);
+  }
+
+  /**
+   * Starts a server with `tls` next to the current one, then shuts the old one down; its
+   * requests (and keep-alive connections' last requests) finish on it. Connections the kernel
+   * had queued on the old listener but promgate had not yet accepted when it closes are reset
+   * (a property of SO_REUSEPORT; Linux >= 5.14 can migrate them with net.ipv4.tcp_migrate_req).
+   */
+  async #serveCertificate(tls: TlsConfig): Promise<boolean> {
+    const old = this.server;
+    let fresh: Server;
+    try {
+      fresh = await old.replaceTls({ cert: tls.cert, key: tls.key });
+    } catch (error) {
+      this.#log(`reload: kept the previous certificate: ${oneLine(error)}`);
+      return false;
+    }
+    this.#server = fresh;
+    const draining = old.shutdown().catch((error) => {
+      this.#log(`reload: closing the previous listener: ${oneLine(error)}`);
+    });
+    this.#draining.add(draining);
+    draining.finally(() => this.#draining.delete(draining));
+    const source = tls.certFile ?? "a self-signed certificate";
+    this.#log(
+      `reload: certificate ${source}: serving it to new connections ` +
+        `(SHA-256 fingerprint ${tls.selfSigned?.fingerprint ?? fingerprintOf(tls.cert)})`,
+    );
+    return true;
+  }
+
+  #newHandler(config: Config): Handler {
+    const throttle = config.auth?.throttle ?? null;
+    return createHandler({
+      state: () => this.#state,
+      client: this.#runtime,
+      onUpstreamError: (line) => this.#log(`upstream error: ${line}`),
+      onSecurityEvent: this.#log,
+      throttle: throttle ? new Throttle(throttle, this.#log) : null,
+    });
+  }
 }

@@ -78,6 +78,11 @@ export interface Config {
   /** Sorted longest prefix first, so the first route that matches is the right one. */
   routes: RouteConfig[];
   accessLog: AccessLogConfig | null;
+  /**
+   * How long SIGTERM/SIGINT wait for in-flight requests before closing them (0-3600). Always set
+   * by loadConfig; optional so that configs written out in code (tests) need not name it.
+   */
+  shutdownGraceSeconds: number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -319,6 +324,9 @@ const accessLogSchema = z.union([
   examples: [{ format: "combined", path: "-" }, false],
 });
 
+/** The shutdownGraceSeconds of a config that does not set it. */
+export const DEFAULT_SHUTDOWN_GRACE_SECONDS = 10;
+
 const baseSchema = z.strictObject({
   $schema: z.string().optional().meta({
     description: "The JSON Schema of this file, so editors can check it and show help.",
@@ -329,6 +337,11 @@ const baseSchema = z.strictObject({
   auth: authSchema,
   routes: routesSchema,
   accessLog: accessLogSchema,
+  shutdownGraceSeconds: z.number().min(0).max(3600).default(DEFAULT_SHUTDOWN_GRACE_SECONDS).meta({
+    description: "On SIGTERM or SIGINT promgate stops accepting connections and lets requests " +
+      "in flight finish for up to this many seconds (0-3600), then closes the rest. Default 10.",
+    examples: [10],
+  }),
 }).meta({
   title: "promgate configuration",
   description: "HTTPS and HTTP basic auth in front of Prometheus. Relative file paths are " +
@@ -471,6 +484,7 @@ async function resolveConfig(raw: RawConfig, file: string, shown: string): Promi
     auth,
     routes: raw.routes.map(resolveRoute).sort((a, b) => b.prefix.length - a.prefix.length),
     accessLog,
+    shutdownGraceSeconds: raw.shutdownGraceSeconds,
   };
 }
 
@@ -563,6 +577,35 @@ async function resolveTls(
     readPem("tls.keyFile", keyFile, problems),
   ]);
   if (cert === null || key === null) return null;
+  checkPair(cert, key, certFile, keyFile, problems);
+  return { certFile, keyFile, cert, key, selfSigned: null };
+}
+
+/**
+ * Reads a certificate and key pair again (when the files change on disk) with the same checks as
+ * at load: both parse, and the key belongs to the certificate.
+ * @throws InputError with one line per problem, each naming the file and the fix.
+ */
+export async function readTlsFiles(certFile: string, keyFile: string): Promise<TlsConfig> {
+  const problems: string[] = [];
+  const [cert, key] = await Promise.all([
+    readPem("tls.certFile", certFile, problems),
+    readPem("tls.keyFile", keyFile, problems),
+  ]);
+  if (cert !== null && key !== null) checkPair(cert, key, certFile, keyFile, problems);
+  if (problems.length > 0 || cert === null || key === null) {
+    throw new InputError(problems.join("\n"));
+  }
+  return { certFile, keyFile, cert, key, selfSigned: null };
+}
+
+function checkPair(
+  cert: string,
+  key: string,
+  certFile: string,
+  keyFile: string,
+  problems: string[],
+): void {
   const x509 = parseCert(cert, certFile, problems);
   const keyObject = parseKey(key, keyFile, problems);
   if (x509 && keyObject && !keyMatchesCert(x509, keyObject)) {
@@ -571,7 +614,6 @@ async function resolveTls(
         `Use the key that was created with that certificate.`,
     );
   }
-  return { certFile, keyFile, cert, key, selfSigned: null };
 }
 
 async function readPem(where: string, file: string, problems: string[]): Promise<string | null> {

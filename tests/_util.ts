@@ -156,11 +156,13 @@ export interface Promgate {
 
 /**
  * The flags promgate runs with (as in deno.json's start task): a 1 MiB young generation makes V8
- * collect streamed body chunks promptly, keeping RSS flat while GiBs pass through.
+ * collect streamed body chunks promptly, keeping RSS flat while GiBs pass through;
+ * --unstable-net lets a TLS listener use SO_REUSEPORT, which certificate reloads need.
  */
 export const DENO_RUN_FLAGS = [
   "-A",
   "--unstable-no-legacy-abort",
+  "--unstable-net",
   "--v8-flags=--max-semi-space-size=1",
 ];
 

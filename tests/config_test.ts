@@ -49,6 +49,9 @@ const BAD: Record<string, string[]> = {
   duplicate_prefix: ['routes[1].path: "/prometheus" duplicates routes[0].path "/prometheus/"'],
   duplicate_root: ['routes[1].path: "/" duplicates routes[0].path "/"'],
   forward_authorization_string: ['routes[0].forwardAuthorization: "yes" is a string'],
+  grace_huge: ["shutdownGraceSeconds: 7200 is too big: it must be at most 3600."],
+  grace_negative: ["shutdownGraceSeconds: -1 is too small: it must be at least 0."],
+  grace_string: ['shutdownGraceSeconds: "10s" is a string; expected a number.'],
   htpasswd_is_dir: ["auth.htpasswdFile: ", "is a directory"],
   htpasswd_not_found: [
     `auth.htpasswdFile: file ${dir}missing.htpasswd not found.`,
@@ -185,6 +188,15 @@ Deno.test("throttling is on by default, tunable, and false turns it off", async 
   assert.equal(custom?.userFailures, 10);
 });
 
+Deno.test("shutdownGraceSeconds sets the SIGTERM drain time", async () => {
+  assert.equal((await loadConfig(`${dir}grace_custom.good.json`)).shutdownGraceSeconds, 30);
+  assert.equal(
+    (await parse({ auth: AUTH, routes: [ROUTE], shutdownGraceSeconds: 0 }))
+      .shutdownGraceSeconds,
+    0,
+  );
+});
+
 Deno.test("minimal config gets every default", async () => {
   const c = await loadConfig(`${dir}minimal.good.json`);
   assert.equal(c.file, `${dir}minimal.good.json`);
@@ -202,6 +214,7 @@ Deno.test("minimal config gets every default", async () => {
     },
   });
   assert.deepEqual(c.accessLog, { format: "combined", path: "-" });
+  assert.equal(c.shutdownGraceSeconds, 10);
   assert.equal(c.routes.length, 1);
   const r = c.routes[0];
   assert.deepEqual({ ...r, upstream: r.upstream.href }, {

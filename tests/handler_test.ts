@@ -173,6 +173,7 @@ async function setup(
     auth: { realm: "Prometheus", htpasswdFile: "/etc/promgate/.htpasswd", throttle: null },
     routes,
     accessLog: null,
+    shutdownGraceSeconds: 10,
   };
   const records: AccessRecord[] = [];
   const accessLog: AccessLog = {

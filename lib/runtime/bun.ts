@@ -40,9 +40,22 @@ interface BunServeOptions {
   error(error: Error): Response | Promise<Response>;
 }
 
+interface BunListenOptions {
+  readonly hostname: string;
+  readonly port: number;
+  readonly socket: { data(): void };
+}
+
+interface BunListener {
+  readonly port: number;
+  stop(closeActiveConnections?: boolean): void;
+}
+
 declare const Bun: {
   readonly version: string;
   serve(options: BunServeOptions): BunServer;
+  /** A raw TCP listener (bound without SO_REUSEPORT). */
+  listen(options: BunListenOptions): BunListener;
   readonly password: {
     /** Runs on Bun's thread pool; throws for a hash it cannot parse. */
     verify(password: string | Uint8Array, hash: string): Promise<boolean>;
@@ -106,48 +119,87 @@ const OFFER_HTTP2 = true;
  */
 const PROTOCOL = "HTTP/1.1";
 
+/**
+ * A TLS server binds with SO_REUSEPORT so that a server with a new certificate can take over its
+ * port (Server.replaceTls): Bun's `server.reload()` ignores `tls` (tried with Bun 1.4.5: the old
+ * certificate stays). Plain HTTP never needs that and binds without it.
+ */
 function serve(options: ServeOptions): Promise<Server> {
-  return new Promise((resolve, reject) => {
-    try {
-      const server = Bun.serve({
-        hostname: options.hostname,
-        port: options.port,
-        ...(options.tls
-          ? {
-            tls: {
-              cert: options.tls.cert,
-              key: options.tls.key,
-              ciphers: TLS12_CIPHERS,
-              secureOptions: TLS_SECURE_OPTIONS,
-            },
-            http2: OFFER_HTTP2,
-          }
-          : {}),
-        idleTimeout: IDLE_TIMEOUT_SECONDS,
-        maxRequestBodySize: MAX_REQUEST_BODY_BYTES,
-        // Never Bun's developer error page: it shows the error and its stack if onError throws.
-        development: false,
-        // Must be explicit: with `development: false` Bun 1.4.5 sets SO_REUSEPORT, so a second
-        // promgate on the same port would bind too and silently take half the connections.
-        reusePort: false,
-        fetch: (req, bunServer) => {
-          const conn: ConnInfo = {
-            remoteAddr: bunServer.requestIP(req)?.address ?? "",
-            protocol: PROTOCOL,
-          };
-          return options.handler(req, conn);
+  const shared = options.tls !== null;
+  try {
+    return Promise.resolve(bind(options, shared ? claimPort(options) : options.port, shared));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/**
+ * Binds and at once closes a listener without SO_REUSEPORT on the address, so that a port taken
+ * by another program (or another promgate) fails here as it would without reusePort, instead of
+ * both processes silently sharing the connections. Returns the port (resolving port 0).
+ */
+function claimPort(options: ServeOptions): number {
+  let probe: BunListener;
+  try {
+    probe = Bun.listen({ hostname: options.hostname, port: options.port, socket: { data() {} } });
+  } catch (error) {
+    // Bun.listen says only "Failed to listen at HOST"; say what Bun.serve would have said.
+    const why = error instanceof Error ? error.message : String(error);
+    throw new Error(`Failed to start server. Is port ${options.port} in use? (${why})`);
+  }
+  const port = probe.port;
+  probe.stop(true);
+  return port;
+}
+
+function bind(options: ServeOptions, port: number, reusePort: boolean): Server {
+  const server = Bun.serve({
+    hostname: options.hostname,
+    port,
+    ...(options.tls
+      ? {
+        tls: {
+          cert: options.tls.cert,
+          key: options.tls.key,
+          ciphers: TLS12_CIPHERS,
+          secureOptions: TLS_SECURE_OPTIONS,
         },
-        error: (error) => options.onError(error),
-      });
-      resolve({
-        hostname: server.hostname ?? options.hostname,
-        port: server.port ?? options.port,
-        shutdown: () => server.stop(false),
-      });
-    } catch (error) {
-      reject(error);
-    }
+        http2: OFFER_HTTP2,
+      }
+      : {}),
+    idleTimeout: IDLE_TIMEOUT_SECONDS,
+    maxRequestBodySize: MAX_REQUEST_BODY_BYTES,
+    // Never Bun's developer error page: it shows the error and its stack if onError throws.
+    development: false,
+    // Must be explicit: with `development: false` Bun 1.4.5 sets SO_REUSEPORT, so a second
+    // promgate on the same port would bind too and silently take half the connections. TLS
+    // servers do set it, for certificate reloads, after claimPort has proved the port free.
+    reusePort,
+    fetch: (req, bunServer) => {
+      const conn: ConnInfo = {
+        remoteAddr: bunServer.requestIP(req)?.address ?? "",
+        protocol: PROTOCOL,
+      };
+      return options.handler(req, conn);
+    },
+    error: (error) => options.onError(error),
   });
+  const boundPort = server.port ?? port;
+  return {
+    hostname: server.hostname ?? options.hostname,
+    port: boundPort,
+    shutdown: () => server.stop(false),
+    replaceTls(tls) {
+      if (!reusePort) {
+        return Promise.reject(new Error("switching from plain HTTP to HTTPS needs a restart"));
+      }
+      try {
+        return Promise.resolve(bind({ ...options, tls }, boundPort, true));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    },
+  };
 }
 
 /**

@@ -8,37 +8,81 @@ function protocolOf(req: Request): string {
   return req.headers.has("host") ? "HTTP/1.1" : "HTTP/2.0";
 }
 
+/**
+ * Whether Deno runs with --unstable-net, which SO_REUSEPORT on a TLS listener needs. Without the
+ * flag Deno does not throw but exits the process (code 70), so it must be known beforehand;
+ * Deno.listenDatagram exists only under that flag.
+ */
+const UNSTABLE_NET = "listenDatagram" in Deno;
+
+/**
+ * A TLS server binds with SO_REUSEPORT so that a server with a new certificate can take over its
+ * port (Server.replaceTls). Plain HTTP never needs that and binds without it.
+ */
 function serve(options: ServeOptions): Promise<Server> {
-  return new Promise((resolve, reject) => {
-    try {
-      const server = Deno.serve({
-        hostname: options.hostname,
-        port: options.port,
-        ...(options.tls ? { cert: options.tls.cert, key: options.tls.key } : {}),
-        onListen: () => {},
-        onError: options.onError,
-      }, (req, info) => {
-        const addr = info.remoteAddr as Deno.NetAddr;
-        const conn: ConnInfo = { remoteAddr: addr.hostname, protocol: protocolOf(req) };
-        return options.handler(req, conn);
-      });
-      const addr = server.addr as Deno.NetAddr;
-      const noDelay = setListenerNoDelay(addr.port);
-      if (noDelay !== null) {
-        console.error(
-          `promgate: warning: ${noDelay}; responses over TLS HTTP/1.1 may wait ~40 ms for ` +
-            "delayed ACKs (run with --allow-ffi, on Linux or macOS, to avoid it)",
+  const shared = options.tls !== null && UNSTABLE_NET;
+  try {
+    return Promise.resolve(bind(options, shared ? claimPort(options) : options.port, shared));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/**
+ * Binds and at once closes a listener without SO_REUSEPORT on the address, so that a port taken
+ * by another program (or another promgate) fails here as it would without reusePort, instead of
+ * both processes silently sharing the connections. Returns the port (resolving port 0).
+ */
+function claimPort(options: ServeOptions): number {
+  const probe = Deno.listen({ hostname: options.hostname, port: options.port });
+  const port = (probe.addr as Deno.NetAddr).port;
+  probe.close();
+  return port;
+}
+
+function bind(options: ServeOptions, port: number, reusePort: boolean): Server {
+  const server = Deno.serve({
+    hostname: options.hostname,
+    port,
+    reusePort,
+    ...(options.tls ? { cert: options.tls.cert, key: options.tls.key } : {}),
+    onListen: () => {},
+    onError: options.onError,
+  }, (req, info) => {
+    const addr = info.remoteAddr as Deno.NetAddr;
+    const conn: ConnInfo = { remoteAddr: addr.hostname, protocol: protocolOf(req) };
+    return options.handler(req, conn);
+  });
+  const addr = server.addr as Deno.NetAddr;
+  const noDelay = setListenerNoDelay(addr.port);
+  if (noDelay !== null) {
+    console.error(
+      `promgate: warning: ${noDelay}; responses over TLS HTTP/1.1 may wait ~40 ms for ` +
+        "delayed ACKs (run with --allow-ffi, on Linux or macOS, to avoid it)",
+    );
+  }
+  return {
+    hostname: addr.hostname,
+    port: addr.port,
+    shutdown: () => server.shutdown(),
+    replaceTls(tls) {
+      if (!reusePort) {
+        return Promise.reject(
+          new Error(
+            options.tls === null
+              ? "switching from plain HTTP to HTTPS needs a restart"
+              : "serving a new certificate without a restart needs Deno's --unstable-net flag " +
+                "(SO_REUSEPORT for TLS listeners); restart promgate, or run it with that flag",
+          ),
         );
       }
-      resolve({
-        hostname: addr.hostname,
-        port: addr.port,
-        shutdown: () => server.shutdown(),
-      });
-    } catch (error) {
-      reject(error);
-    }
-  });
+      try {
+        return Promise.resolve(bind({ ...options, tls }, addr.port, true));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    },
+  };
 }
 
 function onSignal(signal: SignalName, listener: () => void): () => void {

@@ -37,6 +37,13 @@ export interface Server {
   readonly port: number;
   /** Stops accepting connections and resolves once in-flight requests have finished. */
   shutdown(): Promise<void>;
+  /**
+   * Starts a second server on this one's address with the same handler but `tls` (both listen,
+   * by SO_REUSEPORT), so the caller can then shut this one down while its requests finish: no
+   * runtime here can swap the certificate of a running server, and closing first would refuse
+   * connections in between. Rejects, saying why and what to do, where that is not possible.
+   */
+  replaceTls(tls: TlsFiles): Promise<Server>;
 }
 
 /** Signals promgate reacts to. */

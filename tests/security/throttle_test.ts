@@ -117,6 +117,7 @@ Deno.test({
         forwardAuthorization: false,
       }],
       accessLog: null,
+      shutdownGraceSeconds: 10,
     };
     const accessLog: AccessLog = { write: () => {}, close: () => Promise.resolve() };
     const events: string[] = [];
