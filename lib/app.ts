@@ -14,9 +14,11 @@ import { createHandler, type HandlerState } from "./handler.ts";
 import { loadHtpasswd, type Users } from "./htpasswd.ts";
 import { createVerifier, type PasswordVerifier } from "./password/mod.ts";
 import { fingerprintOf, oneLine, planReload, SwitchableAccessLog } from "./reload.ts";
+import { Metrics } from "./metrics.ts";
 import { plain } from "./responses.ts";
 import type { ConnInfo, Handler, Runtime, Server } from "./runtime/types.ts";
 import { Throttle } from "./throttle.ts";
+import { buildCommit, VERSION } from "./version.ts";
 
 /** A running promgate. */
 export interface App {
@@ -79,6 +81,8 @@ class LiveApp implements App {
   readonly #verifier: PasswordVerifier;
   readonly #log: Logger;
   readonly #accessLog: SwitchableAccessLog;
+  /** One set of counters for the process's life, across reloads. */
+  readonly #metrics: Metrics;
   #state: HandlerState;
   /** Rebuilt only when the throttle settings change, so failure counts survive other reloads. */
   #handler: Handler;
@@ -102,6 +106,11 @@ class LiveApp implements App {
     this.#verifier = verifier;
     this.#log = log;
     this.#accessLog = new SwitchableAccessLog(openLog(config));
+    this.#metrics = new Metrics({
+      version: VERSION,
+      runtime: `${runtime.name} ${runtime.version}`,
+      commit: buildCommit(),
+    });
     this.#state = {
       config,
       authenticator: users ? new Authenticator(users, verifier) : null,
@@ -327,6 +336,7 @@ class LiveApp implements App {
       onUpstreamError: (line) => this.#log(`upstream error: ${line}`),
       onSecurityEvent: this.#log,
       throttle: throttle ? new Throttle(throttle, this.#log) : null,
+      metrics: this.#metrics,
     });
   }
 }

@@ -5,6 +5,7 @@
  * Validation is strict on purpose: an unknown key is an error, because a misspelled key (say
  * "auht": false) must never silently change who can reach Prometheus.
  */
+import type { Groups, RoutePolicy } from "./policy.ts";
 import { createPrivateKey, createPublicKey, type KeyObject, X509Certificate } from "node:crypto";
 import { access, readFile, stat } from "node:fs/promises";
 import { constants } from "node:fs";
@@ -60,6 +61,18 @@ export interface RouteConfig {
   auth: boolean;
   timeoutMs: number;
   forwardAuthorization: boolean;
+  /** Who may use the route and what a read-only route refuses (lib/policy.ts). */
+  policy: RoutePolicy;
+  /** The header that tells the upstream the authenticated user, or null for none. */
+  forwardUser: string | null;
+}
+
+/** promgate's own metrics endpoint (lib/metrics.ts). */
+export interface MetricsConfig {
+  /** The request path it answers on, e.g. "/metrics". */
+  path: string;
+  /** Whether it requires basic auth like a protected route. */
+  auth: boolean;
 }
 
 /** Access log settings; path is "-" (stdout) or absolute. */
@@ -83,6 +96,10 @@ export interface Config {
    * by loadConfig; optional so that configs written out in code (tests) need not name it.
    */
   shutdownGraceSeconds: number;
+  /** Group name -> user names, for routes' `allow` and `admins` ("@group"). */
+  groups: Groups;
+  /** promgate's own metrics endpoint, or null when off. */
+  metrics: MetricsConfig | null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -288,14 +305,36 @@ const routeSchema = z.strictObject({
     examples: [false],
   }),
   timeoutSeconds: z.number().positive().max(86400).default(120).meta({
-    description: "Seconds to wait for the upstream's response headers (a body may stream for " +
-      "longer). Default 120, above Prometheus' own 2m query timeout.",
+    description: "Seconds to wait for the upstream's response headers, and at most between two " +
+      "reads of its body (nginx's proxy_read_timeout; a body may stream for longer as long as " +
+      "it keeps coming). Default 120, above Prometheus' own 2m query timeout.",
     examples: [120],
   }),
   forwardAuthorization: z.boolean().default(false).meta({
     description: "Pass the client's Authorization header to the upstream. Default false, so " +
       "the upstream never sees promgate passwords.",
     examples: [true],
+  }),
+  allow: z.array(z.string().min(1)).min(1).optional().meta({
+    description: 'Only these users, and members of these groups ("@name", see groups), may use ' +
+      "the route; other authenticated users get 403. Default: every user in the htpasswd file.",
+    examples: [["alice", "@ops"]],
+  }),
+  readOnly: z.boolean().default(false).meta({
+    description: "Prometheus-aware: let queries through (GET, and POST to the query API) but " +
+      "answer 403 to the TSDB admin API (/api/v1/admin/...), /-/quit, /-/reload, remote write " +
+      "(/api/v1/write), OTLP (/api/v1/otlp/...) and any PUT, PATCH or DELETE, except for admins.",
+    examples: [true],
+  }),
+  admins: z.array(z.string().min(1)).default([]).meta({
+    description: 'Users and "@groups" a readOnly route lets do everything. Default none.',
+    examples: [["@ops"]],
+  }),
+  forwardUser: z.union([z.boolean(), z.string().regex(/^[A-Za-z0-9-]+$/)]).default(false).meta({
+    description: "Tell the upstream who logged in: true sends X-Forwarded-User, a string names " +
+      "the header (Grafana's auth proxy reads X-WEBAUTH-USER). promgate always removes that " +
+      "header from what clients send. Default false.",
+    examples: [true, "X-WEBAUTH-USER"],
   }),
 }).meta({ description: "A path prefix and the upstream it is forwarded to." });
 
@@ -337,6 +376,30 @@ const baseSchema = z.strictObject({
   auth: authSchema,
   routes: routesSchema,
   accessLog: accessLogSchema,
+  groups: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/), z.array(z.string().min(1))).default({})
+    .meta({
+      description: 'Named groups of users, used as "@name" in routes\' allow and admins.',
+      examples: [{ ops: ["alice", "bob"] }],
+    }),
+  metrics: z.union([
+    z.literal(false),
+    z.strictObject({
+      path: z.string().regex(/^\/[^?#]*$/).default("/metrics").meta({
+        description: 'The path promgate answers with its own metrics. Default "/metrics"; it ' +
+          "takes precedence over routes.",
+        examples: ["/-/promgate/metrics"],
+      }),
+      auth: z.boolean().default(true).meta({
+        description: "Require basic auth for it. Default true.",
+        examples: [false],
+      }),
+    }),
+  ]).default(false).meta({
+    description: "promgate's own metrics in Prometheus text format (requests by route, code " +
+      "and method, durations, bytes, auth failures, upstream errors, cache hits, in-flight, " +
+      "build info). Default false (off).",
+    examples: [{ path: "/metrics", auth: true }, false],
+  }),
   shutdownGraceSeconds: z.number().min(0).max(3600).default(DEFAULT_SHUTDOWN_GRACE_SECONDS).meta({
     description: "On SIGTERM or SIGINT promgate stops accepting connections and lets requests " +
       "in flight finish for up to this many seconds (0-3600), then closes the rest. Default 10.",
@@ -383,6 +446,7 @@ function crossFieldIssues(raw: unknown): PathIssue[] {
     );
   }
   if (isRecord(raw.tls)) tlsIssues(raw.tls, add);
+  routes.forEach((r, i) => policyIssues(r, i, isRecord(raw.groups) ? raw.groups : {}, add));
   const seen = new Map<string, number>();
   routes.forEach((r, i) => {
     if (typeof r.path !== "string") return;
@@ -396,6 +460,37 @@ function crossFieldIssues(raw: unknown): PathIssue[] {
     );
   });
   return issues;
+}
+
+/** allow/admins name known groups, and only make sense where they can apply. */
+function policyIssues(
+  r: Record<string, unknown>,
+  i: number,
+  groups: Record<string, unknown>,
+  add: (path: (string | number)[], message: string) => void,
+): void {
+  for (const key of ["allow", "admins"]) {
+    const names = Array.isArray(r[key]) ? r[key] : [];
+    names.forEach((name, j) => {
+      if (typeof name === "string" && name.startsWith("@") && !(name.slice(1) in groups)) {
+        add(
+          ["routes", i, key, j],
+          `${show(name)} names no group. Define it in "groups", e.g. ` +
+            `"groups": { ${show(name.slice(1))}: ["alice"] }.`,
+        );
+      }
+    });
+  }
+  if (r.auth === false) {
+    for (
+      const key of ["allow", "forwardUser"].filter((k) => r[k] !== undefined && r[k] !== false)
+    ) {
+      add(["routes", i, key], 'needs a logged-in user, but the route has "auth": false.');
+    }
+  }
+  if (Array.isArray(r.admins) && r.admins.length > 0 && r.readOnly !== true) {
+    add(["routes", i, "admins"], 'only applies with "readOnly": true. Remove it or add that.');
+  }
 }
 
 /** tls takes either a certificate from files or a generated one, never a mix. */
@@ -485,6 +580,8 @@ async function resolveConfig(raw: RawConfig, file: string, shown: string): Promi
     routes: raw.routes.map(resolveRoute).sort((a, b) => b.prefix.length - a.prefix.length),
     accessLog,
     shutdownGraceSeconds: raw.shutdownGraceSeconds,
+    groups: new Map(Object.entries(raw.groups).map(([name, users]) => [name, new Set(users)])),
+    metrics: raw.metrics === false ? null : raw.metrics,
   };
 }
 
@@ -498,6 +595,12 @@ function resolveRoute(r: RawConfig["routes"][number]): RouteConfig {
     auth: r.auth,
     timeoutMs: Math.max(1, Math.round(r.timeoutSeconds * 1000)),
     forwardAuthorization: r.forwardAuthorization,
+    policy: { allow: r.allow ?? null, readOnly: r.readOnly, admins: r.admins },
+    forwardUser: r.forwardUser === true
+      ? "x-forwarded-user"
+      : r.forwardUser === false
+      ? null
+      : r.forwardUser.toLowerCase(),
   };
 }
 

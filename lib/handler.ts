@@ -7,11 +7,13 @@
  */
 import { type AccessLog, type AccessRecord } from "./access_log.ts";
 import { type Authenticator, challenge } from "./auth.ts";
-import type { Config } from "./config.ts";
+import type { Config, RouteConfig } from "./config.ts";
 import { secureResponseHeaders } from "./headers.ts";
 import { proxy, type UpstreamClient } from "./proxy.ts";
 import { canonicalTarget } from "./request_target.ts";
 import { plain } from "./responses.ts";
+import { type Metrics } from "./metrics.ts";
+import { authorize } from "./policy.ts";
 import { matchRoute, type RouteMatch } from "./routes.ts";
 import type { ConnInfo } from "./runtime/types.ts";
 import { Throttle } from "./throttle.ts";
@@ -42,6 +44,8 @@ export interface HandlerDeps {
    * "promgate: " as main.ts's own messages are.
    */
   readonly onSecurityEvent?: (line: string) => void;
+  /** Counts every request; served at config.metrics.path when that is set. */
+  readonly metrics?: Metrics;
 }
 
 interface Outcome {
@@ -52,6 +56,10 @@ interface Outcome {
   route: string | null;
   error?: string;
   logStatus?: number;
+  /** Why authentication failed (for metrics). */
+  authFailure?: string;
+  /** Whether a login was served from the credential cache (for metrics). */
+  cacheHit?: boolean;
 }
 
 /** Builds the handler that the runtime's server calls for every request. */
@@ -63,6 +71,7 @@ export function createHandler(deps: HandlerDeps) {
     const started = performance.now();
     const time = new Date();
     const state = deps.state();
+    deps.metrics?.started();
     const outcome = withoutBodyForHead(req, await handle(req, info, state, ctx));
     secureResponseHeaders(outcome.response.headers);
     if (outcome.error) deps.onUpstreamError?.(`${req.method} ${pathOf(req)}: ${outcome.error}`);
@@ -81,7 +90,15 @@ export function createHandler(deps: HandlerDeps) {
       route: outcome.route,
       error: outcome.error,
     });
-    return logWhenSent(outcome, (bytes) => state.accessLog.write(record(bytes)));
+    return logWhenSent(outcome, (bytes) => {
+      const done = record(bytes);
+      state.accessLog.write(done);
+      deps.metrics?.finished(done, {
+        authFailure: outcome.authFailure,
+        cacheHit: outcome.cacheHit,
+        upstreamError: outcome.error ? (done.status === 504 ? "timeout" : "refused") : undefined,
+      });
+    });
   };
 }
 
@@ -119,56 +136,49 @@ async function handle(
   // An ambiguous target matches no route: like any unknown path it needs authentication (so
   // anonymous clients learn nothing, not even that the target was refused), then gets 400.
   const target = canonicalTarget(req.url, req.headers.get("host"));
+  const metricsConfig = state.config.metrics;
+  if (metricsConfig && target.ok && target.path === metricsConfig.path && ctx.deps.metrics) {
+    const login = metricsConfig.auth ? await authenticate(req, info, state, ctx, null) : null;
+    if (login && !login.ok) return login.outcome;
+    return { ...metricsResponse(ctx.deps.metrics), user: login?.user ?? null, route: null };
+  }
   const match = target.ok ? matchRoute(state.config.routes, target.path) : NONE;
   const route = match.kind === "none" ? null : match.route;
   let user: string | null = null;
+  let cacheHit: boolean | undefined;
   if (!route || route.auth) {
-    const realm = state.config.auth?.realm ?? "Prometheus";
-    // Fail closed: a protected route with no users configured admits nobody.
-    if (!state.authenticator && route) {
-      return { ...challenge(realm), user: null, route: route.path };
-    }
-    if (state.authenticator) {
-      const { throttle } = ctx;
-      const client = info.remoteAddr;
-      const result = await state.authenticator.check(
-        req.headers.get("authorization"),
-        throttle ? (name) => throttle.retryAfter(client, name) : undefined,
-      );
-      const routePath = route?.path ?? null;
-      if (!result.ok) {
-        if (result.reason === "throttled") {
-          const headers = { "retry-after": String(result.retryAfter ?? 1) };
-          return {
-            ...plain(429, "429 Too Many Requests\n", headers),
-            user: result.user,
-            route: routePath,
-          };
-        }
-        if (result.reason === "unknown_user" || result.reason === "wrong_password") {
-          throttle?.failed(client, result.user);
-        }
-        return { ...challenge(realm), user: result.user, route: routePath };
-      }
-      if (!result.cached) throttle?.succeeded(client, result.user);
-      user = result.user;
-    }
+    const login = await authenticate(req, info, state, ctx, route);
+    if (!login.ok) return login.outcome;
+    ({ user, cacheHit } = login);
   }
   if (!target.ok) {
     ctx.onSecurityEvent(`refused a request from ${info.remoteAddr} with 400: ${target.reason}`);
-    return { ...plain(400, "400 Bad Request\n"), user, route: null };
+    return { ...plain(400, "400 Bad Request\n"), user, route: null, cacheHit };
   }
   if (match.kind === "none") {
-    return { ...plain(404, "404 Not Found\n"), user, route: null };
+    return { ...plain(404, "404 Not Found\n"), user, route: null, cacheHit };
+  }
+  const denial = authorize(
+    match.route.policy,
+    state.config.groups,
+    user,
+    req.method,
+    target.path.slice(match.route.prefix.length) || "/",
+  );
+  if (denial) {
+    ctx.onSecurityEvent(`refused ${req.method} ${target.path} with 403: ${denial}`);
+    return { ...plain(403, "403 Forbidden\n"), user, route: match.route.path, cacheHit };
   }
   if (match.kind === "redirect") {
     const headers = { location: match.location + target.search };
     return { ...plain(301, "301 Moved Permanently\n", headers), user, route: route!.path };
   }
+  const routeLabel = match.route.path;
   const result = await proxy({
     request: req,
     route: match.route,
     upstreamPath: match.upstreamPath,
+    user,
     forwarded: {
       clientAddr: info.remoteAddr,
       // How the client reached promgate: the connection's scheme, never the request target's.
@@ -176,9 +186,61 @@ async function handle(
       host: target.host,
     },
     client: ctx.deps.client,
-    onBodyCut: (line) => ctx.deps.onUpstreamError?.(`${req.method} ${target.path}: ${line}`),
+    onBodyCut: (line) => {
+      ctx.deps.metrics?.upstreamCut(routeLabel);
+      ctx.deps.onUpstreamError?.(`${req.method} ${target.path}: ${line}`);
+    },
   });
-  return { ...result, user, route: match.route.path };
+  return { ...result, user, route: routeLabel, cacheHit };
+}
+
+/** A logged-in user (null where no users are configured), or the refusal (401, 429). */
+type Login =
+  | { readonly ok: true; readonly user: string | null; readonly cacheHit?: boolean }
+  | { readonly ok: false; readonly outcome: Outcome };
+
+/** Checks the request's credentials (throttled per client and user; see lib/throttle.ts). */
+async function authenticate(
+  req: Request,
+  info: ConnInfo,
+  state: HandlerState,
+  ctx: Context,
+  route: RouteConfig | null,
+): Promise<Login> {
+  const realm = state.config.auth?.realm ?? "Prometheus";
+  const routePath = route?.path ?? null;
+  // Fail closed: a protected route with no users configured admits nobody.
+  if (!state.authenticator) {
+    return route
+      ? { ok: false, outcome: { ...challenge(realm), user: null, route: routePath } }
+      : { ok: true, user: null };
+  }
+  const { throttle } = ctx;
+  const client = info.remoteAddr;
+  const result = await state.authenticator.check(
+    req.headers.get("authorization"),
+    throttle ? (name) => throttle.retryAfter(client, name) : undefined,
+  );
+  if (result.ok) {
+    if (!result.cached) throttle?.succeeded(client, result.user);
+    return { ok: true, user: result.user, cacheHit: result.cached };
+  }
+  const failed = { user: result.user, route: routePath, authFailure: result.reason };
+  if (result.reason === "throttled") {
+    const headers = { "retry-after": String(result.retryAfter ?? 1) };
+    return { ok: false, outcome: { ...plain(429, "429 Too Many Requests\n", headers), ...failed } };
+  }
+  if (result.reason === "unknown_user" || result.reason === "wrong_password") {
+    throttle?.failed(client, result.user);
+  }
+  return { ok: false, outcome: { ...challenge(realm), ...failed } };
+}
+
+function metricsResponse(metrics: Metrics) {
+  return plain(200, metrics.render(), {
+    "content-type": "text/plain; version=0.0.4; charset=utf-8",
+    "cache-control": "no-store",
+  });
 }
 
 /** A response to HEAD carries no body (over HTTP/2 Deno.serve resets the stream otherwise). */

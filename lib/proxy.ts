@@ -31,6 +31,8 @@ export interface ProxyRequest {
   readonly route: RouteConfig;
   /** The upstream path for this request (the route prefix already replaced). */
   readonly upstreamPath: string;
+  /** The authenticated user (null on a public route), for the route's forwardUser header. */
+  readonly user?: string | null;
   readonly forwarded: ForwardedFacts;
   readonly client: UpstreamClient;
   readonly limits?: CoalesceLimits;
@@ -72,7 +74,7 @@ export async function proxy(p: ProxyRequest): Promise<ProxyResult> {
   try {
     upstream = await p.client.fetchUpstream(url, {
       method: request.method,
-      headers: upstreamHeaders(request, route, p.forwarded, plan),
+      headers: upstreamHeaders(request, route, p.forwarded, plan, p.user ?? null),
       body: request.body,
       signal: controller.signal,
       // @ts-ignore: `duplex` is required to stream a request body but missing from lib.dom types.
@@ -105,15 +107,20 @@ function upstreamHeaders(
   route: RouteConfig,
   facts: ForwardedFacts,
   plan: EncodingPlan,
+  user: string | null,
 ): Headers {
   const drop = [
     "host",
     "accept-encoding",
+    // Identity headers come from promgate only: a client must not be able to claim a user.
+    "x-forwarded-user",
+    ...(route.forwardUser ? [route.forwardUser] : []),
     ...(route.forwardAuthorization ? [] : ["authorization"]),
   ];
   const headers = endToEndHeaders(request.headers, drop);
   if (plan.acceptEncoding !== null) headers.set("accept-encoding", plan.acceptEncoding);
   addForwarded(headers, facts);
+  if (route.forwardUser && user !== null) headers.set(route.forwardUser, user);
   return headers;
 }
 

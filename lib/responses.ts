@@ -9,7 +9,7 @@ export interface PlainResponse {
 /** A short plain-text response; never carries internal detail such as a stack trace. */
 export function plain(status: number, text: string, headers: HeadersInit = {}): PlainResponse {
   const h = new Headers(headers);
-  h.set("content-type", "text/plain; charset=utf-8");
+  if (!h.has("content-type")) h.set("content-type", "text/plain; charset=utf-8");
   const body = new TextEncoder().encode(text);
   return { response: new Response(body, { status, headers: h }), bytes: body.byteLength };
 }

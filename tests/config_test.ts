@@ -72,6 +72,15 @@ const BAD: Record<string, string[]> = {
     "auth: missing",
   ],
   not_object: ["[] is an array; expected an object { ... }. See config.example.json."],
+  allow_unknown_group: [
+    'routes[0].allow[0]: "@opz" names no group. Define it in "groups", e.g. "groups": { "opz": ["alice"] }.',
+  ],
+  admins_without_read_only: ['routes[0].admins: only applies with "readOnly": true.'],
+  forward_user_public: [
+    'routes[0].forwardUser: needs a logged-in user, but the route has "auth": false.',
+  ],
+  forward_user_bad_header: ["routes[0].forwardUser: "],
+  metrics_path_relative: ["metrics.path: "],
   throttle_delays_reversed: [
     "auth.throttle.maxDelaySeconds: maxDelaySeconds is below baseDelaySeconds.",
   ],
@@ -180,6 +189,22 @@ Deno.test("every *.good.json fixture loads", async () => {
   for (const name of names) await loadConfig(`${dir}${name}.good.json`);
 });
 
+Deno.test("groups, route policies, forwardUser and metrics load as written", async () => {
+  const c = await loadConfig(`${dir}operability.good.json`);
+  assert.deepEqual([...c.groups.get("ops")!], ["alice"]);
+  assert.deepEqual(c.routes[0].policy, {
+    allow: ["@viewers", "@ops", "carol"],
+    readOnly: true,
+    admins: ["@ops"],
+  });
+  assert.equal(c.routes[0].forwardUser, "x-webauth-user");
+  assert.deepEqual(c.metrics, { path: "/-/promgate/metrics", auth: false });
+  const minimal = await loadConfig(`${dir}minimal.good.json`);
+  assert.equal(minimal.metrics, null);
+  assert.deepEqual(minimal.routes[0].policy, { allow: null, readOnly: false, admins: [] });
+  assert.equal(minimal.routes[0].forwardUser, null);
+});
+
 Deno.test("throttling is on by default, tunable, and false turns it off", async () => {
   assert.equal((await loadConfig(`${dir}throttle_off.good.json`)).auth?.throttle, null);
   const custom = (await loadConfig(`${dir}throttle_custom.good.json`)).auth?.throttle;
@@ -225,6 +250,8 @@ Deno.test("minimal config gets every default", async () => {
     auth: true,
     timeoutMs: 120_000,
     forwardAuthorization: false,
+    policy: { allow: null, readOnly: false, admins: [] },
+    forwardUser: null,
   });
 });
 

@@ -150,6 +150,8 @@ function route(path: string, upstream: string, overrides: Partial<RouteConfig> =
     auth: true,
     timeoutMs: 30_000,
     forwardAuthorization: false,
+    policy: { allow: null, readOnly: false, admins: [] },
+    forwardUser: null,
     ...overrides,
   };
 }
@@ -174,6 +176,8 @@ async function setup(
     routes,
     accessLog: null,
     shutdownGraceSeconds: 10,
+    groups: new Map(),
+    metrics: null,
   };
   const records: AccessRecord[] = [];
   const accessLog: AccessLog = {

@@ -16,6 +16,8 @@ function route(path: string, upstream: string, overrides: Partial<RouteConfig> =
     auth: true,
     timeoutMs: 60_000,
     forwardAuthorization: false,
+    policy: { allow: null, readOnly: false, admins: [] },
+    forwardUser: null,
     ...overrides,
   };
 }

@@ -163,6 +163,8 @@ const ROUTES = (upstream: string): RouteConfig[] => [{
   auth: true,
   timeoutMs: 5000,
   forwardAuthorization: false,
+  policy: { allow: null, readOnly: false, admins: [] },
+  forwardUser: null,
 }];
 
 /** Users as Apache's htpasswd makes them: {SHA} and apr1, quick enough for 100,000 checks. */
@@ -206,6 +208,8 @@ Deno.test({
       routes: ROUTES(upstream.url),
       accessLog: null,
       shutdownGraceSeconds: 10,
+      groups: new Map(),
+      metrics: null,
     };
     let logged = "";
     const accessLog: AccessLog = {

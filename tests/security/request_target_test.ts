@@ -132,6 +132,8 @@ function route(path: string, upstream: string, stripPrefix = true): RouteConfig 
     auth: true,
     timeoutMs: 1000,
     forwardAuthorization: false,
+    policy: { allow: null, readOnly: false, admins: [] },
+    forwardUser: null,
   };
 }
 

@@ -115,9 +115,13 @@ Deno.test({
         auth: true,
         timeoutMs: 5000,
         forwardAuthorization: false,
+        policy: { allow: null, readOnly: false, admins: [] },
+        forwardUser: null,
       }],
       accessLog: null,
       shutdownGraceSeconds: 10,
+      groups: new Map(),
+      metrics: null,
     };
     const accessLog: AccessLog = { write: () => {}, close: () => Promise.resolve() };
     const events: string[] = [];

@@ -1,0 +1,73 @@
+/** promgate's own metrics: counted from finished requests, valid for `promtool check metrics`. */
+import type { AccessRecord } from "../lib/access_log.ts";
+import { Metrics } from "../lib/metrics.ts";
+import { assert, assertEquals, assertMatch } from "./_assert.ts";
+import { needs, run } from "./_util.ts";
+
+function record(over: Partial<AccessRecord> = {}): AccessRecord {
+  return {
+    remoteAddr: "127.0.0.1",
+    user: "admin",
+    time: new Date(),
+    method: "GET",
+    uri: "/prometheus/metrics",
+    protocol: "HTTP/1.1",
+    status: 200,
+    bytes: 1000,
+    referer: null,
+    userAgent: null,
+    durationMs: 30,
+    route: "/prometheus/",
+    ...over,
+  };
+}
+
+function sample(text: string, series: string): number | undefined {
+  const line = text.split("\n").find((l) => l.startsWith(series + " "));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+Deno.test("counts requests by route, method and code, with durations and bytes", () => {
+  const m = new Metrics({ version: "1.2.3", runtime: "deno 2.9.6", commit: "abc" });
+  for (let i = 0; i < 3; i++) {
+    m.started();
+    m.finished(record(), { cacheHit: i > 0 });
+  }
+  m.started();
+  m.finished(record({ status: 401, user: null, bytes: 13 }), { authFailure: "wrong_password" });
+  m.started();
+  m.finished(record({ status: 504, method: "BREW", durationMs: 1500 }), {
+    upstreamError: "timeout",
+  });
+  m.started();
+  const text = m.render();
+  const r = 'route="/prometheus/"';
+  assertEquals(sample(text, `promgate_requests_total{${r},method="GET",code="200"}`), 3);
+  assertEquals(sample(text, `promgate_requests_total{${r},method="other",code="504"}`), 1);
+  assertEquals(sample(text, `promgate_response_bytes_total{${r}}`), 3 * 1000 + 13 + 1000);
+  assertEquals(sample(text, `promgate_request_duration_seconds_bucket{${r},le="0.05"}`), 4);
+  assertEquals(sample(text, `promgate_request_duration_seconds_bucket{${r},le="2.5"}`), 5);
+  assertEquals(sample(text, `promgate_request_duration_seconds_count{${r}}`), 5);
+  assertEquals(sample(text, 'promgate_auth_failures_total{reason="wrong_password"}'), 1);
+  assertEquals(sample(text, 'promgate_auth_cache_total{result="hit"}'), 2);
+  assertEquals(sample(text, 'promgate_auth_cache_total{result="miss"}'), 1);
+  assertEquals(sample(text, `promgate_upstream_errors_total{${r},kind="timeout"}`), 1);
+  assertEquals(sample(text, "promgate_requests_in_flight"), 1);
+  assertMatch(text, /promgate_build_info\{version="1.2.3",runtime="deno 2.9.6",commit="abc"\} 1/);
+  assert(sample(text, "process_resident_memory_bytes")! > 1e6);
+});
+
+Deno.test("escapes label values as the text format requires", () => {
+  const m = new Metrics({ version: "1", runtime: "deno", commit: 'a"b\\c\nd' });
+  assertMatch(m.render(), /commit="a\\"b\\\\c\\nd"/);
+});
+
+Deno.test("promtool check metrics accepts the exposition", needs("promtool"), async () => {
+  const m = new Metrics({ version: "1.2.3", runtime: "deno 2.9.6", commit: "abc" });
+  m.started();
+  m.finished(record(), { cacheHit: false });
+  m.started();
+  m.finished(record({ route: null, status: 401 }), { authFailure: "missing" });
+  const out = await run("promtool", ["check", "metrics"], { stdin: m.render() });
+  assertEquals([out.code, out.stdout + out.stderr], [0, ""]);
+});
