@@ -9,7 +9,7 @@ import { type AccessLog, type AccessRecord } from "./access_log.ts";
 import { type Authenticator, challenge } from "./auth.ts";
 import type { Config, RouteConfig } from "./config.ts";
 import { secureResponseHeaders } from "./headers.ts";
-import { proxy, type UpstreamClient } from "./proxy.ts";
+import { proxy, type ProxyRequest, type UpstreamClient, upstreamTarget } from "./proxy.ts";
 import { canonicalTarget } from "./request_target.ts";
 import { plain } from "./responses.ts";
 import { type Metrics } from "./metrics.ts";
@@ -17,6 +17,7 @@ import { authorize } from "./policy.ts";
 import { matchRoute, type RouteMatch } from "./routes.ts";
 import type { ConnInfo } from "./runtime/types.ts";
 import { Throttle } from "./throttle.ts";
+import { bridgeWebSocket, isWebSocketUpgrade } from "./websocket.ts";
 
 /** The state a handler serves from; replaced as a whole on reload. */
 export interface HandlerState {
@@ -174,7 +175,7 @@ async function handle(
     return { ...plain(301, "301 Moved Permanently\n", headers), user, route: route!.path };
   }
   const routeLabel = match.route.path;
-  const result = await proxy({
+  const proxyRequest: ProxyRequest = {
     request: req,
     route: match.route,
     upstreamPath: match.upstreamPath,
@@ -190,7 +191,16 @@ async function handle(
       ctx.deps.metrics?.upstreamCut(routeLabel);
       ctx.deps.onUpstreamError?.(`${req.method} ${target.path}: ${line}`);
     },
-  });
+  };
+  const accept = ctx.deps.client.acceptWebSocket;
+  const result = isWebSocketUpgrade(req) && accept
+    ? await bridgeWebSocket({
+      ...upstreamTarget(proxyRequest),
+      request: req,
+      route: match.route,
+      accept,
+    })
+    : await proxy(proxyRequest);
   return { ...result, user, route: routeLabel, cacheHit };
 }
 

@@ -13,7 +13,9 @@ import { rewriteLocation } from "./routes.ts";
 import type { Runtime } from "./runtime/types.ts";
 
 /** The runtime services the proxy uses. */
-export type UpstreamClient = Pick<Runtime, "fetchUpstream" | "fetchDecodesCompression">;
+export type UpstreamClient =
+  & Pick<Runtime, "fetchUpstream" | "fetchDecodesCompression">
+  & Partial<Pick<Runtime, "acceptWebSocket">>;
 
 /** A response plus, when promgate itself failed the request, the reason to log. */
 export interface ProxyResult {
@@ -100,6 +102,16 @@ export async function proxy(p: ProxyRequest): Promise<ProxyResult> {
 function stallReason(route: RouteConfig): string {
   return `upstream ${route.upstream.href} sent nothing for ${route.timeoutMs / 1000} s ` +
     "in the middle of the body";
+}
+
+/**
+ * The upstream URL and request headers for `p` without sending anything (for the WebSocket
+ * bridge, which makes its own handshake): Accept-Encoding is left out.
+ */
+export function upstreamTarget(p: ProxyRequest): { url: URL; headers: Headers } {
+  const url = new URL(p.upstreamPath + new URL(p.request.url).search, p.route.upstream);
+  const plan = { acceptEncoding: null, decoded: () => false };
+  return { url, headers: upstreamHeaders(p.request, p.route, p.forwarded, plan, p.user ?? null) };
 }
 
 function upstreamHeaders(

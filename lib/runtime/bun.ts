@@ -1,6 +1,6 @@
 /** The Bun implementation of the runtime seam: Bun.serve, Bun's fetch, node:process signals. */
 import process from "node:process";
-import type { ConnInfo, Runtime, ServeOptions, Server, SignalName } from "./types.ts";
+import type { ConnInfo, Runtime, ServeOptions, Server, ServerSocket, SignalName } from "./types.ts";
 
 /**
  * The part of Bun's global this file uses (Bun 1.4.5), declared here so that `deno check`, which
@@ -25,6 +25,14 @@ interface BunServer {
   requestIP(request: Request): BunSocketAddress | null;
   /** `false`: stop accepting, close idle keep-alive connections, let in-flight requests finish. */
   stop(closeActiveConnections?: boolean): Promise<void>;
+  upgrade(request: Request, options: { headers?: HeadersInit; data: BunSocketAdapter }): boolean;
+}
+
+/** Bun's ServerWebSocket, as far as the bridge uses it. */
+interface BunServerWebSocket {
+  readonly data: BunSocketAdapter;
+  send(data: string | ArrayBuffer | Uint8Array): number;
+  close(code?: number, reason?: string): void;
 }
 
 interface BunServeOptions {
@@ -36,8 +44,13 @@ interface BunServeOptions {
   readonly maxRequestBodySize: number;
   readonly development: boolean;
   readonly reusePort: boolean;
-  fetch(request: Request, server: BunServer): Response | Promise<Response>;
+  fetch(request: Request, server: BunServer): Response | undefined | Promise<Response | undefined>;
   error(error: Error): Response | Promise<Response>;
+  readonly websocket: {
+    open(ws: BunServerWebSocket): void;
+    message(ws: BunServerWebSocket, message: string | Uint8Array): void;
+    close(ws: BunServerWebSocket, code: number, reason: string): void;
+  };
 }
 
 interface BunListenOptions {
@@ -152,6 +165,69 @@ function claimPort(options: ServeOptions): number {
   return port;
 }
 
+/**
+ * Bun upgrades through `server.upgrade()` inside `fetch` and then calls the `websocket` handlers
+ * given to Bun.serve; this adapter turns that into the WebSocket-style object the bridge uses.
+ * The handler returns {@link UPGRADED}'s response, which `fetch` turns into the `undefined` Bun
+ * expects after an upgrade.
+ */
+class BunSocketAdapter implements ServerSocket {
+  #ws: BunServerWebSocket | null = null;
+  #onopen: (() => void) | null = null;
+  /** Bun may open the socket inside upgrade(), before the bridge has set onopen. */
+  get onopen(): (() => void) | null {
+    return this.#onopen;
+  }
+  set onopen(listener: (() => void) | null) {
+    this.#onopen = listener;
+    if (listener && this.#ws) listener();
+  }
+  get ws(): BunServerWebSocket | null {
+    return this.#ws;
+  }
+  set ws(ws: BunServerWebSocket | null) {
+    this.#ws = ws;
+  }
+  onmessage: ServerSocket["onmessage"] = null;
+  onclose: ServerSocket["onclose"] = null;
+  send(data: string | ArrayBuffer | Uint8Array): void {
+    this.ws?.send(data);
+  }
+  close(code?: number, reason?: string): void {
+    this.ws?.close(code, reason);
+  }
+}
+
+/** Responses that stand for "upgraded"; `fetch` answers Bun with undefined for them. */
+const UPGRADED = new WeakSet<Response>();
+/** The Bun server each request came in on, for `upgrade()`. */
+const SERVER_OF = new WeakMap<Request, BunServer>();
+
+function acceptWebSocket(req: Request, protocol: string | null) {
+  const server = SERVER_OF.get(req);
+  const socket = new BunSocketAdapter();
+  const headers = protocol ? { "sec-websocket-protocol": protocol } : undefined;
+  if (!server || !server.upgrade(req, { headers, data: socket })) {
+    throw new Error("this request cannot be upgraded to a WebSocket");
+  }
+  const response = new Response(null, { status: 200 });
+  UPGRADED.add(response);
+  return { socket, response };
+}
+
+const WEBSOCKET_HANDLERS: BunServeOptions["websocket"] = {
+  open(ws) {
+    ws.data.ws = ws;
+    ws.data.onopen?.();
+  },
+  message(ws, message) {
+    ws.data.onmessage?.({ data: message });
+  },
+  close(ws, code, reason) {
+    ws.data.onclose?.({ code, reason });
+  },
+};
+
 function bind(options: ServeOptions, port: number, reusePort: boolean): Server {
   const server = Bun.serve({
     hostname: options.hostname,
@@ -175,13 +251,16 @@ function bind(options: ServeOptions, port: number, reusePort: boolean): Server {
     // promgate on the same port would bind too and silently take half the connections. TLS
     // servers do set it, for certificate reloads, after claimPort has proved the port free.
     reusePort,
-    fetch: (req, bunServer) => {
+    fetch: async (req, bunServer) => {
       const conn: ConnInfo = {
         remoteAddr: bunServer.requestIP(req)?.address ?? "",
         protocol: PROTOCOL,
       };
-      return options.handler(req, conn);
+      SERVER_OF.set(req, bunServer);
+      const response = await options.handler(req, conn);
+      return UPGRADED.has(response) ? undefined : response;
     },
+    websocket: WEBSOCKET_HANDLERS,
     error: (error) => options.onError(error),
   });
   const boundPort = server.port ?? port;
@@ -253,4 +332,5 @@ export const bunRuntime: Runtime = {
   fetchDecodesCompression: false,
   onSignal,
   verifyBcrypt,
+  acceptWebSocket,
 };

@@ -1,7 +1,7 @@
 /** The Deno implementation of the runtime seam: Deno.serve, Deno signals, Deno's fetch. */
 import { setListenerNoDelay } from "./deno_nodelay.ts";
 import { isUnsizedUpload, sendUnsizedUpload } from "./deno_upload.ts";
-import type { ConnInfo, Runtime, ServeOptions, Server, SignalName } from "./types.ts";
+import type { ConnInfo, Runtime, ServeOptions, Server, ServerSocket, SignalName } from "./types.ts";
 
 /** HTTP/2 requests reach a Deno.serve handler without a Host header (the authority is in the URL). */
 function protocolOf(req: Request): string {
@@ -90,6 +90,13 @@ function onSignal(signal: SignalName, listener: () => void): () => void {
   return () => Deno.removeSignalListener(signal, listener);
 }
 
+function acceptWebSocket(req: Request, protocol: string | null) {
+  const { socket, response } = Deno.upgradeWebSocket(req, protocol ? { protocol } : {});
+  socket.binaryType = "arraybuffer";
+  // A real WebSocket; its handler properties take an Event where ServerSocket's take less.
+  return { socket: socket as unknown as ServerSocket, response };
+}
+
 /** The Deno runtime. */
 export const denoRuntime: Runtime = {
   name: "deno",
@@ -103,4 +110,5 @@ export const denoRuntime: Runtime = {
   // upstream's Content-Encoding and Content-Length; only `identity` stops it.
   fetchDecodesCompression: true,
   onSignal,
+  acceptWebSocket,
 };

@@ -46,6 +46,18 @@ export interface Server {
   replaceTls(tls: TlsFiles): Promise<Server>;
 }
 
+/**
+ * The client's side of an accepted WebSocket: the parts of the web-standard WebSocket the bridge
+ * uses (Deno gives a real WebSocket; Bun's adapter wraps its ServerWebSocket).
+ */
+export interface ServerSocket {
+  send(data: string | ArrayBuffer | Uint8Array): void;
+  close(code?: number, reason?: string): void;
+  onopen: (() => void) | null;
+  onmessage: ((event: { data: string | ArrayBuffer | Uint8Array | Blob }) => void) | null;
+  onclose: ((event: { code: number; reason: string }) => void) | null;
+}
+
 /** Signals promgate reacts to. */
 export type SignalName = "SIGINT" | "SIGTERM" | "SIGHUP";
 
@@ -67,6 +79,14 @@ export interface Runtime {
    * upstream's Content-Encoding and Content-Length in place, unless asked for identity.
    */
   readonly fetchDecodesCompression: boolean;
+  /**
+   * Accepts `req`'s WebSocket upgrade (HTTP/1.1 only), answering with `protocol` (the one the
+   * upstream chose) when given. The handler must return `response` as it is.
+   */
+  acceptWebSocket(
+    req: Request,
+    protocol: string | null,
+  ): { readonly socket: ServerSocket; readonly response: Response };
   /** Registers a signal listener; returns a function that removes it. */
   onSignal(signal: SignalName, listener: () => void): () => void;
   /**
