@@ -8,6 +8,7 @@
  * query results) bodies still stream, after at most `maxBytes` and `maxWaitMs` of gathering.
  */
 
+import { concatBytes } from "./bytes.ts";
 import type { ReadWatch } from "./deadline.ts";
 
 /** Limits on how much of a body is gathered before it is streamed instead. */
@@ -53,7 +54,7 @@ export async function coalesceBody(
       watch.arrived();
       if (result.done) {
         watch.done();
-        return concat(chunks, total);
+        return concatBytes(chunks);
       }
       chunks.push(result.value);
       total += result.value.byteLength;
@@ -68,17 +69,6 @@ export async function coalesceBody(
   }
 }
 
-function concat(chunks: Uint8Array[], total: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0];
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
-}
-
 /** A stream of the gathered chunks, then the read already in flight, then the rest of `reader`. */
 function continueStream(
   gathered: Uint8Array[],
@@ -86,7 +76,7 @@ function continueStream(
   pending: Promise<ReadableStreamReadResult<Uint8Array>> | null,
   watch: ReadWatch,
 ): ReadableStream<Uint8Array> {
-  const head = gathered.length > 0 ? concat(gathered, sum(gathered)) : null;
+  const head = gathered.length > 0 ? concatBytes(gathered) : null;
   let headSent = head === null;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
@@ -115,8 +105,4 @@ function continueStream(
       return reader.cancel(reason);
     },
   }, { highWaterMark: 0 });
-}
-
-function sum(chunks: Uint8Array[]): number {
-  return chunks.reduce((n, c) => n + c.byteLength, 0);
 }

@@ -2,11 +2,12 @@
  * The request pipeline in-process (auth → route → proxy → access log), against a real upstream
  * on 127.0.0.1 reached through the real Deno runtime adapter's fetch, with real bcrypt users.
  */
+import { configWith, routeConfig } from "./_config.ts";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "./_assert.ts";
 import { basic, freePort, needs, run, startUpstream, type Upstream } from "./_util.ts";
 import type { AccessLog, AccessRecord } from "../lib/access_log.ts";
 import { Authenticator } from "../lib/auth.ts";
-import type { Config, RouteConfig } from "../lib/config.ts";
+import type { RouteConfig } from "../lib/config.ts";
 import { createHandler } from "../lib/handler.ts";
 import { acceptsGzip } from "../lib/encoding.ts";
 import { parseHtpasswd } from "../lib/htpasswd.ts";
@@ -141,20 +142,8 @@ async function adminHtpasswd(): Promise<string> {
   return adminLine;
 }
 
-function route(path: string, upstream: string, overrides: Partial<RouteConfig> = {}): RouteConfig {
-  return {
-    path,
-    prefix: path.replace(/\/$/, ""),
-    upstream: new URL(upstream),
-    stripPrefix: true,
-    auth: true,
-    timeoutMs: 30_000,
-    forwardAuthorization: false,
-    policy: { allow: null, readOnly: false, admins: [] },
-    forwardUser: null,
-    ...overrides,
-  };
-}
+const route = (path: string, upstream: string, overrides: Partial<RouteConfig> = {}) =>
+  routeConfig(path, upstream, { timeoutMs: 30_000, ...overrides });
 
 /** Everything one test needs; `close()` stops the upstream and the verifier's worker. */
 async function setup(
@@ -168,17 +157,7 @@ async function setup(
     verifier,
   );
   const routes = routesFor(prometheus.url).sort((a, b) => b.prefix.length - a.prefix.length);
-  const config: Config = {
-    file: "/etc/promgate/config.json",
-    listen: { hostname: "127.0.0.1", port: 0 },
-    tls: null,
-    auth: { realm: "Prometheus", htpasswdFile: "/etc/promgate/.htpasswd", throttle: null },
-    routes,
-    accessLog: null,
-    shutdownGraceSeconds: 10,
-    groups: new Map(),
-    metrics: null,
-  };
+  const config = configWith(routes);
   const records: AccessRecord[] = [];
   const accessLog: AccessLog = {
     write: (r) => void records.push(r),

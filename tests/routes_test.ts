@@ -4,23 +4,11 @@
  */
 import { assertEquals } from "./_assert.ts";
 import { parseConfig, type RouteConfig } from "../lib/config.ts";
+import { routeConfig } from "./_config.ts";
 import { matchRoute, rewriteLocation, type RouteMatch } from "../lib/routes.ts";
 
-/** A route as loadConfig builds it (prefix = path without its trailing slash). */
-function route(path: string, upstream: string, overrides: Partial<RouteConfig> = {}): RouteConfig {
-  return {
-    path,
-    prefix: path.replace(/\/$/, ""),
-    upstream: new URL(upstream),
-    stripPrefix: true,
-    auth: true,
-    timeoutMs: 60_000,
-    forwardAuthorization: false,
-    policy: { allow: null, readOnly: false, admins: [] },
-    forwardUser: null,
-    ...overrides,
-  };
-}
+const route = (path: string, upstream: string, overrides: Partial<RouteConfig> = {}) =>
+  routeConfig(path, upstream, { timeoutMs: 60_000, ...overrides });
 
 /** Routes sorted longest prefix first, as loadConfig sorts them. */
 function sorted(...routes: RouteConfig[]): RouteConfig[] {

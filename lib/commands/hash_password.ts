@@ -2,6 +2,7 @@
  * `promgate hash-password`: reads a password (from a terminal without echo, or the first line of
  * stdin) and prints an htpasswd line (`USER:HASH`, or the hash alone without USER).
  */
+import { concatBytes } from "../bytes.ts";
 import process from "node:process";
 import { InputError } from "../errors.ts";
 import { type HashAlgorithm, hashPassword } from "../password/hash.ts";
@@ -42,18 +43,8 @@ async function readFirstLine(): Promise<string> {
     chunks.push(typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk);
     if ((chunk as Uint8Array).includes?.(0x0a)) break;
   }
-  const text = new TextDecoder().decode(concat(chunks));
+  const text = new TextDecoder().decode(concatBytes(chunks));
   return text.split("\n", 1)[0].replace(/\r$/, "");
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
 }
 
 async function readTwiceFromTerminal(): Promise<string> {

@@ -4,6 +4,7 @@
  * it receives, and a registry of the secrets a test file used, which every promgate process the
  * file starts is checked against when it stops. Everything listens on and connects to 127.0.0.1.
  */
+import { concatBytes } from "../../lib/bytes.ts";
 import { assert } from "../_assert.ts";
 import {
   basic,
@@ -57,7 +58,7 @@ export async function rawRequest(
   try {
     conn.close();
   } catch { /* closed */ }
-  return parseResponse(new TextDecoder("latin1").decode(concat(chunks)));
+  return parseResponse(new TextDecoder("latin1").decode(concatBytes(chunks)));
 }
 
 /** A `GET target HTTP/1.1` with `Host` (omitted when null) and extra header lines. */
@@ -71,16 +72,6 @@ export function rawGet(
   if (host !== null) lines.push(`Host: ${host}`);
   lines.push(...(options.headers ?? []));
   return rawRequest(port, lines.join("\r\n"));
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
 }
 
 function parseResponse(text: string): RawResponse {

@@ -5,11 +5,12 @@
  * verifier), and a few thousand, plus the bytes only a raw socket can send (NUL, CR, obs-fold,
  * 64 KiB), through the real promgate process. The seed is printed so a failure can be replayed.
  */
+import { configWith, routeConfig } from "../_config.ts";
 import { assert, assertEquals } from "../_assert.ts";
 import { basic, needs, startUpstream } from "../_util.ts";
 import type { AccessLog, AccessRecord } from "../../lib/access_log.ts";
 import { Authenticator } from "../../lib/auth.ts";
-import type { Config, RouteConfig } from "../../lib/config.ts";
+import type { RouteConfig } from "../../lib/config.ts";
 import { createHandler, MAX_HEADER_BYTES } from "../../lib/handler.ts";
 import { parseHtpasswd } from "../../lib/htpasswd.ts";
 import { createVerifier } from "../../lib/password/mod.ts";
@@ -155,17 +156,9 @@ class Fuzzer {
   }
 }
 
-const ROUTES = (upstream: string): RouteConfig[] => [{
-  path: "/prometheus/",
-  prefix: "/prometheus",
-  upstream: new URL(`${upstream}/`),
-  stripPrefix: true,
-  auth: true,
-  timeoutMs: 5000,
-  forwardAuthorization: false,
-  policy: { allow: null, readOnly: false, admins: [] },
-  forwardUser: null,
-}];
+const ROUTES = (upstream: string): RouteConfig[] => [
+  routeConfig("/prometheus/", `${upstream}/`, { timeoutMs: 5000 }),
+];
 
 /** Users as Apache's htpasswd makes them: {SHA} and apr1, quick enough for 100,000 checks. */
 async function fastHtpasswd(): Promise<string> {
@@ -200,17 +193,10 @@ Deno.test({
       parseHtpasswd(await fastHtpasswd(), "fuzz.htpasswd"),
       verifier,
     );
-    const config: Config = {
+    const config = configWith(ROUTES(upstream.url), {
       file: "/fuzz/config.json",
-      listen: { hostname: "127.0.0.1", port: 0 },
-      tls: null,
       auth: { realm: "Prometheus", htpasswdFile: "/fuzz/.htpasswd", throttle: null },
-      routes: ROUTES(upstream.url),
-      accessLog: null,
-      shutdownGraceSeconds: 10,
-      groups: new Map(),
-      metrics: null,
-    };
+    });
     let logged = "";
     const accessLog: AccessLog = {
       write: (r: AccessRecord) => void (logged = JSON.stringify(r)),

@@ -2,6 +2,7 @@
  * The canonicalization rule of lib/request_target.ts as a table (the real-process table is in
  * path_test.ts), and the route layer's own guard against protocol-relative upstream paths.
  */
+import { routeConfig } from "../_config.ts";
 import { assertEquals } from "../_assert.ts";
 import type { RouteConfig } from "../../lib/config.ts";
 import { canonicalPath, canonicalTarget, isValidAuthority } from "../../lib/request_target.ts";
@@ -123,19 +124,8 @@ Deno.test("the authority must be host[:port] and the target must not carry a fra
   assertEquals(canonicalTarget("http://h/a", null).ok, true, "HTTP/2 and HTTP/1.0 carry no Host");
 });
 
-function route(path: string, upstream: string, stripPrefix = true): RouteConfig {
-  return {
-    path,
-    prefix: path.replace(/\/$/, ""),
-    upstream: new URL(upstream),
-    stripPrefix,
-    auth: true,
-    timeoutMs: 1000,
-    forwardAuthorization: false,
-    policy: { allow: null, readOnly: false, admins: [] },
-    forwardUser: null,
-  };
-}
+const route = (path: string, upstream: string, stripPrefix = true) =>
+  routeConfig(path, upstream, { stripPrefix, timeoutMs: 1000 });
 
 Deno.test("an upstream path never starts with // (a protocol-relative URL names another host)", () => {
   const cases: [RouteConfig, string, string][] = [

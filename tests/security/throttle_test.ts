@@ -3,11 +3,11 @@
  * doubling block answered by 429 + Retry-After, on by default, logged without the password,
  * and without slowing other clients, other users, or a user whose login is already cached.
  */
+import { configWith, routeConfig } from "../_config.ts";
 import { assert, assertEquals, assertMatch } from "../_assert.ts";
 import { basic, makeHtpasswd, needs, run } from "../_util.ts";
 import type { AccessLog } from "../../lib/access_log.ts";
 import { Authenticator } from "../../lib/auth.ts";
-import type { Config } from "../../lib/config.ts";
 import { createHandler } from "../../lib/handler.ts";
 import { parseHtpasswd } from "../../lib/htpasswd.ts";
 import { createVerifier } from "../../lib/password/mod.ts";
@@ -102,27 +102,12 @@ Deno.test({
       close: () => verifier.close(),
     };
     const authenticator = new Authenticator(users, counting);
-    const config: Config = {
+    const config = configWith([
+      routeConfig("/p/", `${recorder.url}/`, { timeoutMs: 5000 }),
+    ], {
       file: "/t/config.json",
-      listen: { hostname: "127.0.0.1", port: 0 },
-      tls: null,
       auth: { realm: "Prometheus", htpasswdFile: "/t/.htpasswd", throttle: null },
-      routes: [{
-        path: "/p/",
-        prefix: "/p",
-        upstream: new URL(`${recorder.url}/`),
-        stripPrefix: true,
-        auth: true,
-        timeoutMs: 5000,
-        forwardAuthorization: false,
-        policy: { allow: null, readOnly: false, admins: [] },
-        forwardUser: null,
-      }],
-      accessLog: null,
-      shutdownGraceSeconds: 10,
-      groups: new Map(),
-      metrics: null,
-    };
+    });
     const accessLog: AccessLog = { write: () => {}, close: () => Promise.resolve() };
     const events: string[] = [];
     const handler = createHandler({
