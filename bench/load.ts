@@ -17,6 +17,8 @@ export interface LoadResult {
   errorDetail: string;
   /** The negotiated protocol as the tool reported it ("h2", "http/1.1"). */
   protocol: string;
+  /** h2load: the TLS version and cipher it negotiated. */
+  tls?: string;
   /** Attack runs: how many responses had each status ("401", "429", "other"). */
   statusCounts?: Record<string, number>;
 }
@@ -176,9 +178,9 @@ export async function wrk(
     requests: j.requests,
     seconds,
     reqPerSec: j.requests / seconds,
-    p50Ms: j.p50 / 1000,
-    p99Ms: j.p99 / 1000,
-    maxMs: j.max / 1000,
+    p50Ms: j.requests > 0 ? j.p50 / 1000 : NaN,
+    p99Ms: j.requests > 0 ? j.p99 / 1000 : NaN,
+    maxMs: j.requests > 0 ? j.max / 1000 : NaN,
     errors: bad.reduce((n, [, v]) => n + v, 0),
     errorDetail: bad.map(([k, v]) => `${k} ${v}`).join(", "),
     protocol: "http/1.1",
@@ -213,10 +215,13 @@ export async function h2load(
   );
   const codes = text.match(/status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/);
   const proto = text.match(/Application protocol: (\S+)/);
+  const tlsVersion = text.match(/TLS Protocol: (\S+)/);
+  const cipher = text.match(/Cipher: (\S+)/);
   if (out.code !== 0 || !finished || !reqs || !codes) {
     throw new Error(`h2load ${args.join(" ")} failed (exit ${out.code}):\n${text}${out.stderr}`);
   }
-  const seconds = Number(finished[1]) / (finished[2] === "ms" ? 1000 : 1);
+  // "finished in" includes the warm-up; req/s and the request counts do not
+  const seconds = Number(reqs[3]) / Number(finished[3]) || opts.durationSec;
   // [start µs, duration ms]; when the log also holds warm-up requests, keep only the last `done`
   let entries: [number, number][] = [];
   for (const line of (await Deno.readTextFile(logPath)).split("\n")) {
@@ -245,6 +250,7 @@ export async function h2load(
     errors: Number(reqs[5]) + Number(codes[3]) + Number(codes[4]),
     errorDetail: errs.map(([k, v]) => `${k} ${v}`).join(", "),
     protocol: proto ? proto[1] : "?",
+    tls: tlsVersion ? `${tlsVersion[1]} ${cipher?.[1] ?? ""}`.trim() : undefined,
   };
 }
 

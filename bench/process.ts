@@ -229,7 +229,7 @@ export class RssMeter {
 }
 
 /** CPU ticks (utime+stime, plus those of reaped children) of `pid` and its live descendants. */
-function treeTicks(pid: number): number {
+export function treeTicks(pid: number): number {
   let ticks = 0;
   for (const p of [pid, ...descendants(pid)]) {
     try {
@@ -282,4 +282,16 @@ export async function otherLoad(ms: number): Promise<number> {
   meter.start();
   await new Promise((r) => setTimeout(r, ms));
   return meter.stop();
+}
+
+/** CPU seconds of a process tree between `start()` and `stop()` (clock ticks of 10 ms). */
+export class CpuMeter {
+  #start = 0;
+  constructor(readonly rootPid: number) {}
+  start(): void {
+    this.#start = treeTicks(this.rootPid);
+  }
+  stop(): number {
+    return (treeTicks(this.rootPid) - this.#start) / 100;
+  }
 }

@@ -7,7 +7,7 @@ import { portOpen, type Proc, type ProcessGroup, waitReady } from "./process.ts"
 
 /** The proxies compared, in the order they run. */
 export const PROXIES = ["nginx", "caddy", "promgate"] as const;
-export type ProxyName = typeof PROXIES[number];
+export type ProxyName = typeof PROXIES[number] | "promgate-http";
 
 /** The users in the shared htpasswd file. */
 export type UserKind = "bcrypt" | "apr1";
@@ -147,12 +147,16 @@ https://127.0.0.1:${port} {
 }
 
 /** promgate, from this repository, with a JSON config equivalent to the two above. */
-export async function startPromgate(s: Setup, port: number): Promise<Target> {
-  const d = `${s.dir}/promgate`;
+/**
+ * promgate with the shared certificate; with `plain`, the same over plain HTTP (name
+ * "promgate-http"), for scenario 4's TLS-against-plain comparison.
+ */
+export async function startPromgate(s: Setup, port: number, plain = false): Promise<Target> {
+  const d = `${s.dir}/promgate${plain ? "-http" : ""}`;
   await Deno.mkdir(d, { recursive: true });
   const config = {
     listen: { hostname: "127.0.0.1", port },
-    tls: { certFile: s.certFile, keyFile: s.keyFile },
+    ...(plain ? {} : { tls: { certFile: s.certFile, keyFile: s.keyFile } }),
     auth: { realm: "Prometheus", htpasswdFile: s.htpasswdFile },
     routes: [
       { path: "/prometheus/", upstream: `http://127.0.0.1:${s.prometheusPort}/` },
@@ -162,21 +166,27 @@ export async function startPromgate(s: Setup, port: number): Promise<Target> {
   };
   const path = `${d}/config.json`;
   await Deno.writeTextFile(path, JSON.stringify(config, null, 2) + "\n");
-  const proc = await s.group.start("promgate", "deno", [
+  // The flags of deno.json's start task; the Deno running the bench runs promgate too.
+  const proc = await s.group.start("promgate", Deno.execPath(), [
     "run",
     "-A",
     "--unstable-no-legacy-abort",
+    "--unstable-net",
+    "--v8-flags=--max-semi-space-size=1",
     `${s.repoDir}/main.ts`,
     "--config",
     path,
   ], { cwd: s.repoDir });
   await waitReady(proc, () => httpsReady(port), 60_000);
   return {
-    name: "promgate",
-    baseUrl: `https://127.0.0.1:${port}`,
+    name: plain ? "promgate-http" : "promgate",
+    baseUrl: `${plain ? "http" : "https"}://127.0.0.1:${port}`,
     proc,
     users: ["bcrypt", "apr1"],
-    description: "promgate: deno run -A --unstable-no-legacy-abort main.ts, accessLog false",
+    description: plain
+      ? "promgate-http: the same promgate without tls (plain HTTP), scenario 4 only"
+      : "promgate: deno run -A --unstable-no-legacy-abort --unstable-net " +
+        "--v8-flags=--max-semi-space-size=1 main.ts, accessLog false",
   };
 }
 
@@ -215,7 +225,7 @@ export async function startUpstream(
   repoDir: string,
   port: number,
 ): Promise<Proc> {
-  const proc = await group.start("upstream", "deno", [
+  const proc = await group.start("upstream", Deno.execPath(), [
     "run",
     "-A",
     `${repoDir}/bench/upstream.ts`,

@@ -20,6 +20,12 @@ export interface Row {
   /** Scenario 2: wrong-password requests/s the attacker achieved, and how they were answered. */
   attackPerSec?: number;
   attackAnswers?: string;
+  /** CPU time the server's processes used per answered request, microseconds (load rows). */
+  cpuUsPerReq?: number;
+  /** CPU seconds the server's processes used during the measurement (transfers, attack). */
+  cpuSec?: number;
+  /** What the load tool negotiated, when it says (h2load: "TLSv1.2 ECDHE-RSA-AES128-GCM-SHA256"). */
+  tls?: string;
   /** Share of the CPUs (%) used by work the bench did not start, during the measurement. */
   otherCpuPct?: number;
   /** Scenario 3: whether the bytes matched. */
@@ -108,12 +114,13 @@ export function renderTable(rows: Row[], scenarioNotes: Record<number, string>):
     if (scenarioNotes[scenario]) out.push(`  ${scenarioNotes[scenario]}`);
     const head = [
       pad("case", 16),
-      pad("server", 9),
+      pad("server", 13),
       pad("user", 7),
       pad(scenario === 3 ? "MB/s" : "req/s", 9, true),
       pad("p50", 8, true),
       pad("p99", 8, true),
       pad("RSS MB", 7, true),
+      pad(scenario === 3 ? "CPU s" : scenario === 2 ? "CPU s" : "CPU/req", 8, true),
       pad(`P÷nginx`, 8, true),
       pad(`P÷Caddy`, 8, true),
       "  notes",
@@ -124,7 +131,7 @@ export function renderTable(rows: Row[], scenarioNotes: Record<number, string>):
       const isP = r.server === "promgate" && !r.failed;
       const cells = [
         pad(r.case, 16),
-        pad(r.server, 9),
+        pad(r.server, 13),
         pad(r.user, 7),
         pad(
           r.failed
@@ -138,14 +145,25 @@ export function renderTable(rows: Row[], scenarioNotes: Record<number, string>):
         pad(fmtMs(r.p50Ms), 8, true),
         pad(fmtMs(r.p99Ms), 8, true),
         pad(fmtNum(r.rssMB, 1), 7, true),
+        pad(
+          r.cpuUsPerReq !== undefined
+            ? `${r.cpuUsPerReq.toFixed(0)}us`
+            : r.cpuSec !== undefined
+            ? r.cpuSec.toFixed(2)
+            : "-",
+          8,
+          true,
+        ),
         pad(isP ? fmtRatio(ratio(r, counterpart(rows, r, "nginx"), metric.key)) : "", 8, true),
         pad(isP ? fmtRatio(ratio(r, counterpart(rows, r, "caddy"), metric.key)) : "", 8, true),
       ];
       const notes: string[] = [];
       if (r.failed) notes.push(r.failed.split("\n")[0].slice(0, 160));
+      if (r.reqPerSec === 0) notes.push("no answer within the measurement");
       if (r.errors) notes.push(`${r.errors} errors`);
       if (r.attackPerSec !== undefined) {
-        notes.push(`attack answered ${r.attackPerSec.toFixed(0)}/s (${r.attackAnswers ?? ""})`);
+        const rate = r.attackPerSec.toFixed(r.attackPerSec < 10 ? 1 : 0);
+        notes.push(`attack answered ${rate}/s (${r.attackAnswers ?? ""})`);
       }
       if (r.exact !== undefined) notes.push(r.exact ? "byte-exact" : "BYTES DIFFER");
       if (r.note) notes.push(r.note);
@@ -239,6 +257,15 @@ export function checkTargets(rows: Row[]): TargetCheck[] {
     );
   }
   const attacked = find(2, "h1 under attack", "promgate", "bcrypt");
+  if (attacked && attacked.reqPerSec === 0) {
+    checks.push({
+      scenario: 2,
+      text: "S2: valid users' p99 < 50 ms during the attack (promgate)",
+      measured: "no answer",
+      pass: false,
+      gap: "no valid request was answered during the measurement",
+    });
+  }
   atMost(2, "S2: valid users' p99 < 50 ms during the attack (promgate)", attacked?.p99Ms, 50, "ms");
   for (const c of ["download", "upload"]) {
     const p = rows.find((r) =>
@@ -264,6 +291,14 @@ export function checkTargets(rows: Row[]): TargetCheck[] {
     const n4 = find(4, c, "nginx", "apr1");
     atMost(4, `S4 ${c}: p50 promgate(apr1) <= 2x nginx(apr1)`, ratio(p4, n4, "p50Ms"), 2, "x");
     atMost(4, `S4 ${c}: promgate p99 < 40 ms (no 44 ms delayed-ACK stall)`, p4?.p99Ms, 40, "ms");
+    const plain = find(4, c, "promgate-http", "apr1");
+    atMost(
+      4,
+      `S4 ${c}: p50 promgate TLS <= 2x promgate plain HTTP`,
+      ratio(p4, plain, "p50Ms"),
+      2,
+      "x",
+    );
   }
   return checks;
 }
@@ -286,11 +321,22 @@ export function renderTargets(checks: TargetCheck[]): string {
 /** Rounds numbers so the JSON stays small and diffs stay readable. */
 export function roundRow(r: Row): Row {
   const out: Row = { ...r };
-  for (const k of ["reqPerSec", "mbPerSec", "rssMB", "attackPerSec", "otherCpuPct"] as const) {
+  for (
+    const k of [
+      "reqPerSec",
+      "mbPerSec",
+      "rssMB",
+      "attackPerSec",
+      "otherCpuPct",
+      "cpuUsPerReq",
+      "cpuSec",
+    ] as const
+  ) {
     if (out[k] !== undefined) out[k] = Math.round(out[k]! * 10) / 10;
   }
   for (const k of ["p50Ms", "p99Ms"] as const) {
-    if (out[k] !== undefined) out[k] = Math.round(out[k]! * 1000) / 1000;
+    if (out[k] !== undefined && Number.isFinite(out[k])) out[k] = Math.round(out[k]! * 1000) / 1000;
+    else delete out[k];
   }
   return out;
 }
