@@ -4,7 +4,17 @@
  */
 import { assertEquals, assertMatch } from "./_assert.ts";
 import { startTestUpstream } from "./_upstream.ts";
-import { basic, makeHtpasswd, needs, runPromgate, startPromgate, tempDir } from "./_util.ts";
+import {
+  basic,
+  freePort,
+  makeHtpasswd,
+  needs,
+  REPO,
+  run,
+  runPromgate,
+  startPromgate,
+  tempDir,
+} from "./_util.ts";
 
 Deno.test("--version names the version, the runtime and the commit", async () => {
   const r = await runPromgate(["--version"]);
@@ -53,3 +63,68 @@ Deno.test(
     }
   },
 );
+
+/** The single-file binary, when that is what the suite runs (deno task test:binary). */
+const BINARY = (Deno.env.get("PROMGATE_CMD") ?? "").split(" ")[0].endsWith("dist/promgate");
+
+Deno.test({
+  // The container runs the binary as uid 65532 with read-only files; as root, setpriv can too.
+  ignore: !BINARY || Deno.uid() !== 0,
+  name: "the binary serves as the container's non-root user 65532 from read-only files",
+  async fn() {
+    const dir = await tempDir();
+    const upstream = startTestUpstream();
+    try {
+      await makeHtpasswd(`${dir}/.htpasswd`, { admin: "nonroot-pw" });
+      const port = freePort();
+      await Deno.writeTextFile(
+        `${dir}/config.json`,
+        JSON.stringify({
+          listen: { hostname: "127.0.0.1", port },
+          tls: { selfSigned: true },
+          auth: { htpasswdFile: ".htpasswd" },
+          routes: [{ path: "/", upstream: `${upstream.url}/echo/` }],
+        }),
+      );
+      await Deno.chmod(dir, 0o755);
+      for (const f of ["config.json", ".htpasswd"]) await Deno.chmod(`${dir}/${f}`, 0o444);
+      const binary = `${REPO}dist/promgate`;
+      const child = new Deno.Command("setpriv", {
+        args: [
+          "--reuid=65532",
+          "--regid=65532",
+          "--clear-groups",
+          binary,
+          "--config",
+          `${dir}/config.json`,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      try {
+        // Wait until it serves (curl -k: the generated certificate is not in any trust store).
+        for (let i = 0; i < 100; i++) {
+          const probe = await run("curl", ["-sk", "-o", "/dev/null", `https://127.0.0.1:${port}/`]);
+          if (probe.code === 0) break;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        const out = await run("curl", [
+          "-sk",
+          "-u",
+          "admin:nonroot-pw",
+          `https://127.0.0.1:${port}/x`,
+        ]);
+        assertEquals(JSON.parse(out.stdout).path, "/echo/x", out.stderr);
+        const ps = await run("ps", ["-o", "uid=", "-p", String(child.pid)]);
+        assertEquals(ps.stdout.trim(), "65532");
+      } finally {
+        child.kill("SIGTERM");
+        const result = await child.output();
+        assertEquals(result.code, 0, new TextDecoder().decode(result.stderr));
+      }
+    } finally {
+      await upstream.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
