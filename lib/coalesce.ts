@@ -1,7 +1,7 @@
 /**
  * Bounded coalescing of response bodies.
  *
- * Deno.serve over TLS + HTTP/1.1 writes a streamed body's first chunk apart from the headers, and
+ * Deno's server over TLS + HTTP/1.1 writes a streamed body's first chunk apart from the headers, and
  * with no TCP_NODELAY on the TLS socket that small second write waits for the client's delayed ACK:
  * ~44 ms per response (DESIGN.md fact 1). A body that is complete in memory goes out with the headers
  * in one write. So small bodies are gathered whole, while large or slow (server-sent events, long

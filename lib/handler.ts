@@ -108,7 +108,7 @@ const NONE: RouteMatch = { kind: "none" };
 /**
  * Most bytes of request headers accepted (names, values and ": " + CRLF per field), as nginx's
  * default `large_client_header_buffers 4 8k` allows about 32 KiB. Larger ones get 431 before any
- * password is checked. (Deno.serve itself refuses ~100 KiB or over 100 fields with 400; Bun
+ * password is checked. (Deno's server itself refuses ~100 KiB or over 100 fields with 400; Bun
  * refuses over 16 KiB with 431.)
  */
 export const MAX_HEADER_BYTES = 32 * 1024;
@@ -253,7 +253,7 @@ function metricsResponse(metrics: Metrics) {
   });
 }
 
-/** A response to HEAD carries no body (over HTTP/2 Deno.serve resets the stream otherwise). */
+/** A response to HEAD carries no body (over HTTP/2 Deno's server resets the stream otherwise). */
 function withoutBodyForHead(req: Request, outcome: Outcome): Outcome {
   const { response } = outcome;
   if (req.method !== "HEAD" || response.body === null) return outcome;

@@ -2,7 +2,7 @@
  * The request target, decided once: the one canonical path that routing, authentication and the
  * upstream all see, or a 400 when the target could be read two ways.
  *
- * What the runtime does first (measured, Deno 2.9.6): Deno.serve rejects with 400 raw NUL, raw
+ * What the runtime does first (measured, Deno 2.9.6): Deno's server rejects with 400 raw NUL, raw
  * control characters, spaces, raw non-ASCII bytes, `*` and authority-form targets, a second Host
  * header; everything else reaches the handler byte for byte in `req.url`, built as
  * `scheme://` + Host header + target for origin-form and as the target itself for absolute-form.

@@ -132,7 +132,7 @@ export function createVerifier(options: VerifierOptions = {}): PasswordVerifier 
   return {
     verify(password, hash) {
       if (hash.scheme === "sha1") return Promise.resolve(verifySha1Safely(password, hash.encoded));
-      // Bun.password.verify answers false for an empty password even against its own hash;
+      // Bun's password.verify answers false for an empty password even against its own hash;
       // htpasswd allows one, so that (cheap, rare) case stays with bcrypt-ts.
       if (hash.scheme === "bcrypt" && native !== undefined && password !== "") {
         return verifyNatively(native, password, hash.encoded);
