@@ -73,7 +73,14 @@ export function createHandler(deps: HandlerDeps) {
     const time = new Date();
     const state = deps.state();
     deps.metrics?.started();
-    const outcome = withoutBodyForHead(req, await handle(req, info, state, ctx));
+    let handled: Outcome;
+    try {
+      handled = await handle(req, info, state, ctx);
+    } catch (error) {
+      deps.metrics?.abandoned(); // the runtime answers 500 (onError); nothing is logged as sent
+      throw error;
+    }
+    const outcome = withoutBodyForHead(req, handled);
     secureResponseHeaders(outcome.response.headers);
     if (outcome.error) deps.onUpstreamError?.(`${req.method} ${pathOf(req)}: ${outcome.error}`);
     const record = (bytes: number): AccessRecord => ({
@@ -97,13 +104,19 @@ export function createHandler(deps: HandlerDeps) {
       deps.metrics?.finished(done, {
         authFailure: outcome.authFailure,
         cacheHit: outcome.cacheHit,
-        upstreamError: outcome.error ? (done.status === 504 ? "timeout" : "refused") : undefined,
+        upstreamError: UPSTREAM_ERRORS[outcome.error ? done.status : 0],
       });
     });
   };
 }
 
 const NONE: RouteMatch = { kind: "none" };
+
+/** Statuses promgate answers itself for a failed upstream, as metrics name them. */
+const UPSTREAM_ERRORS: Record<number, "timeout" | "refused" | undefined> = {
+  502: "refused",
+  504: "timeout",
+};
 
 /**
  * Most bytes of request headers accepted (names, values and ": " + CRLF per field), as nginx's

@@ -76,6 +76,11 @@ export class Metrics {
     this.#inFlight++;
   }
 
+  /** A request failed inside promgate before it had a response (the runtime answers 500). */
+  abandoned(): void {
+    this.#inFlight--;
+  }
+
   /** A request's response has been sent (or the client went away). */
   finished(record: AccessRecord, facts: RequestFacts = {}): void {
     this.#inFlight--;

@@ -71,3 +71,10 @@ Deno.test("promtool check metrics accepts the exposition", needs("promtool"), as
   const out = await run("promtool", ["check", "metrics"], { stdin: m.render() });
   assertEquals([out.code, out.stdout + out.stderr], [0, ""]);
 });
+
+Deno.test("a request that fails inside promgate leaves the in-flight gauge where it was", () => {
+  const m = new Metrics({ version: "1", runtime: "deno", commit: "x" });
+  m.started();
+  m.abandoned();
+  assertEquals(sample(m.render(), "promgate_requests_in_flight"), 0);
+});
