@@ -7,6 +7,7 @@ import process from "node:process";
 import { startApp } from "./lib/app.ts";
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, parseCommand, USAGE } from "./lib/cli.ts";
 import { checkCommand } from "./lib/commands/check.ts";
+import { DEMO_USER, startDemo } from "./lib/commands/demo.ts";
 import { hashPasswordCommand } from "./lib/commands/hash_password.ts";
 import { loadConfig } from "./lib/config.ts";
 import { InputError } from "./lib/errors.ts";
@@ -39,13 +40,21 @@ export async function main(args: readonly string[]): Promise<number> {
     console.log(await hashPasswordCommand(command));
     return EXIT_OK;
   }
-  const config = await loadConfig(command.configPath);
+  const demo = command.kind === "demo" ? await startDemo(runtime, command.port) : null;
+  const config = await loadConfig(command.kind === "demo" ? demo!.configPath : command.configPath);
   const app = await startApp(config, runtime, log);
   log(
     `listening on ${app.url} (${
       config.routes.map((r) => `${r.path} -> ${r.upstream.href}`).join(", ")
     })`,
   );
+  if (demo) {
+    log(
+      `demo: open ${app.url}/demo/ and log in as ${DEMO_USER} / ${demo.password} ` +
+        `(the certificate is generated, so expect a browser warning; or: curl -k -u ` +
+        `${DEMO_USER}:${demo.password} ${app.url}/demo/). Ctrl-C stops it.`,
+    );
+  }
   // SIGHUP reloads the config (as nginx -s reload); the htpasswd and certificate files are
   // watched by the app itself. A reload that fails is logged and changes nothing.
   runtime.onSignal("SIGHUP", () => {
@@ -60,6 +69,7 @@ export async function main(args: readonly string[]): Promise<number> {
   const grace = app.config.shutdownGraceSeconds;
   log(`${signal}: finishing in-flight requests (for up to ${grace} s)`);
   await app.shutdown(grace * 1000);
+  await demo?.close();
   log("stopped");
   return EXIT_OK;
 }

@@ -18,6 +18,7 @@ export type Command =
     readonly cost: number | undefined;
     readonly user: string | null;
   }
+  | { readonly kind: "demo"; readonly port: number }
   | { readonly kind: "help" }
   | { readonly kind: "version" };
 
@@ -25,6 +26,7 @@ export type Command =
 export const USAGE = `Usage: promgate [--config FILE]
        promgate --check [--config FILE]
        promgate hash-password [--algorithm bcrypt|apr1|sha512] [--cost N] [USER]
+       promgate demo [--port N]
 
 Puts HTTPS and HTTP basic auth in front of Prometheus (or any HTTP service),
 configured by one JSON file.
@@ -42,6 +44,9 @@ first line of stdin and prints an htpasswd line (the hash alone without USER):
   --cost N            bcrypt cost 4-17 (default 10), or SHA-512 rounds (-r)
   e.g. promgate hash-password admin >> .htpasswd
 
+demo starts a built-in page behind promgate on https://127.0.0.1:12321/demo/
+(or --port N) with a generated certificate and user, and prints how to log in.
+
 Signals: SIGINT or SIGTERM finish in-flight requests, then exit 0.
 Exit codes: 0 ok, 1 runtime failure, 2 bad usage or invalid config/htpasswd.
 Docs: README.md and docs/config.md.`;
@@ -49,6 +54,7 @@ Docs: README.md and docs/config.md.`;
 /** Parses `args` (without the program name). Throws InputError for unknown or malformed options. */
 export function parseCommand(args: readonly string[]): Command {
   if (args[0] === "hash-password") return parseHashPassword(args.slice(1));
+  if (args[0] === "demo") return parseDemo(args.slice(1));
   const { values } = explained(() =>
     parseArgs({
       args: [...args],
@@ -66,6 +72,26 @@ export function parseCommand(args: readonly string[]): Command {
   if (values.version) return { kind: "version" };
   if (!values.config) throw new InputError("--config needs a file name, e.g. --config config.json");
   return { kind: values.check ? "check" : "serve", configPath: values.config };
+}
+
+function parseDemo(args: readonly string[]): Command {
+  const { values } = explained(() =>
+    parseArgs({
+      args: [...args],
+      options: {
+        port: { type: "string", short: "p", default: "12321" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+      allowPositionals: false,
+    })
+  );
+  if (values.help) return { kind: "help" };
+  const port = Number(values.port);
+  if (!/^\d+$/.test(values.port) || port > 65535) {
+    throw new InputError(`demo: --port must be a port number 0-65535, got ${values.port}`);
+  }
+  return { kind: "demo", port };
 }
 
 function parseHashPassword(args: readonly string[]): Command {

@@ -1,6 +1,6 @@
 /** The command line as an operator meets it: help, version, and exit code 2 with a clear message. */
-import { assertEquals, assertMatch, assertStringIncludes } from "./_assert.ts";
-import { needs, runPromgate, tempDir } from "./_util.ts";
+import { assert, assertEquals, assertMatch, assertStringIncludes } from "./_assert.ts";
+import { freePort, needs, promgateCommand, run, runPromgate, tempDir } from "./_util.ts";
 
 Deno.test("--help prints usage and exits 0", async () => {
   const r = await runPromgate(["--help"]);
@@ -93,3 +93,56 @@ Deno.test(
     }
   },
 );
+
+Deno.test({
+  ...needs("curl"),
+  name: "promgate demo serves a protected page with nothing else installed, and says how to log in",
+  async fn() {
+    const port = freePort();
+    const [program, ...args] = promgateCommand();
+    const child = new Deno.Command(program, {
+      args: [...args, "demo", "--port", String(port)],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const decoder = new TextDecoder();
+    let stderr = "";
+    const reading = (async () => {
+      for await (const chunk of child.stderr) stderr += decoder.decode(chunk);
+    })();
+    const stdout = new Response(child.stdout).text();
+    try {
+      const deadline = performance.now() + 20_000;
+      let m: RegExpExecArray | null = null;
+      while (!(m = /log in as demo \/ (\S+) /.exec(stderr)) && performance.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert(m, stderr);
+      const url = `https://127.0.0.1:${port}/demo/`;
+      assertStringIncludes(stderr, `open ${url}`);
+      const page = await run("curl", ["-sk", "-u", `demo:${m[1]}`, url]);
+      assertStringIncludes(page.stdout, "You are in.");
+      const anonymous = await run("curl", ["-sk", "-o", "/dev/null", "-w", "%{http_code}", url]);
+      assertEquals(anonymous.stdout, "401");
+      const wrong = await run("curl", [
+        "-sk",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-u",
+        "demo:x",
+        url,
+      ]);
+      assertEquals(wrong.stdout, "401");
+    } finally {
+      child.kill("SIGINT");
+      assertEquals((await child.status).code, 0, stderr);
+      await reading;
+      await stdout;
+    }
+    const dir = /promgate-demo-[A-Za-z0-9]+/.exec(stderr);
+    assertEquals(dir, null, "the temporary directory's name is not printed");
+  },
+});
