@@ -180,6 +180,14 @@ export function promgateCommand(): string[] {
   return [Deno.execPath(), "run", ...DENO_RUN_FLAGS, MAIN];
 }
 
+/**
+ * Runs the real curl with `args`, discarding the body and printing only the status code: the
+ * result's stdout is e.g. "401" ("000" when no HTTP answer came), its code curl's exit code.
+ */
+export function curlStatus(...args: string[]) {
+  return run("curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}", ...args]);
+}
+
 /** Runs promgate to completion with `args` (for exit-code tests), `stdin` piped in if given. */
 export function runPromgate(args: string[], cwd?: string, stdin?: string) {
   const [program, ...rest] = promgateCommand();

@@ -1,6 +1,14 @@
 /** The command line as an operator meets it: help, version, and exit code 2 with a clear message. */
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "./_assert.ts";
-import { freePort, needs, promgateCommand, run, runPromgate, tempDir } from "./_util.ts";
+import {
+  curlStatus,
+  freePort,
+  needs,
+  promgateCommand,
+  run,
+  runPromgate,
+  tempDir,
+} from "./_util.ts";
 
 Deno.test("--help prints usage and exits 0", async () => {
   const r = await runPromgate(["--help"]);
@@ -123,18 +131,9 @@ Deno.test({
       assertStringIncludes(stderr, `open ${url}`);
       const page = await run("curl", ["-sk", "-u", `demo:${m[1]}`, url]);
       assertStringIncludes(page.stdout, "You are in.");
-      const anonymous = await run("curl", ["-sk", "-o", "/dev/null", "-w", "%{http_code}", url]);
+      const anonymous = await curlStatus("-k", url);
       assertEquals(anonymous.stdout, "401");
-      const wrong = await run("curl", [
-        "-sk",
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
-        "-u",
-        "demo:x",
-        url,
-      ]);
+      const wrong = await curlStatus("-k", "-u", "demo:x", url);
       assertEquals(wrong.stdout, "401");
     } finally {
       child.kill("SIGINT");

@@ -5,7 +5,16 @@
 import { gunzipSync } from "node:zlib";
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "./_assert.ts";
 import { startPrometheus } from "./_prometheus.ts";
-import { freePort, makeCert, makeHtpasswd, needs, run, startPromgate, tempDir } from "./_util.ts";
+import {
+  curlStatus,
+  freePort,
+  makeCert,
+  makeHtpasswd,
+  needs,
+  run,
+  startPromgate,
+  tempDir,
+} from "./_util.ts";
 
 const PASSWORD = "correct horse";
 
@@ -61,18 +70,13 @@ Deno.test("the seed's curl commands work against Prometheus over HTTPS", deps, a
       `${s.base}/prometheus/metrics`,
     ]);
     assertStringIncludes(insecure.stdout, "prometheus_build_info");
-    const wrong = await run("curl", [
-      "-sS",
-      "-o",
-      "/dev/null",
-      "-w",
-      "%{http_code}",
+    const wrong = await curlStatus(
       "--cacert",
       s.certFile,
       "-u",
       "admin:wrong",
       `${s.base}/prometheus/metrics`,
-    ]);
+    );
     assertEquals(wrong.stdout, "401");
   } finally {
     await s.close();

@@ -3,7 +3,7 @@
  * AEAD suites. Checked with the real curl (OpenSSL) against the real process.
  */
 import { assert, assertEquals } from "../_assert.ts";
-import { makeCert, makeHtpasswd, needs, run, startPromgate, tempDir } from "../_util.ts";
+import { curlStatus, makeCert, makeHtpasswd, needs, startPromgate, tempDir } from "../_util.ts";
 import { startRecorder } from "./_helpers.ts";
 
 Deno.test({
@@ -22,17 +22,7 @@ Deno.test({
       accessLog: false,
     });
     const curl = (...args: string[]) =>
-      run("curl", [
-        "-sS",
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
-        "--cacert",
-        certFile,
-        ...args,
-        `${gate.url}/healthz`,
-      ]);
+      curlStatus("--cacert", certFile, ...args, `${gate.url}/healthz`);
     try {
       const refused: [string, string[]][] = [
         // SECLEVEL=0 lets Debian's OpenSSL offer TLS 1.0/1.1 at all (checked against an
