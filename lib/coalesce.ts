@@ -24,6 +24,20 @@ const NO_WATCH: ReadWatch = { waiting() {}, arrived() {}, done() {} };
 /** The defaults: small enough to bound memory per request, long enough for a local upstream. */
 export const DEFAULT_LIMITS: CoalesceLimits = { maxBytes: 256 * 1024, maxWaitMs: 10 };
 
+/** What else {@link coalesceBody} needs to know about one body. */
+export interface CoalesceOptions {
+  /** The body's Content-Length, when it has one. */
+  readonly knownLength?: number;
+  /** Told when promgate waits for the source and when it delivers, for the upstream deadline. */
+  readonly watch?: ReadWatch;
+  /**
+   * Fails the body, gathering or streaming, as soon as it aborts. Deno 2.9's fetch sometimes
+   * leaves a pending body read unresolved when its own signal aborts, which would leave the
+   * client's connection open forever in the middle of a cut body; this does not depend on that.
+   */
+  readonly signal?: AbortSignal;
+}
+
 /**
  * Reads `body` until it ends, grows past `maxBytes`, or `maxWaitMs` passes. Returns the whole body
  * as bytes when it ended, or else a stream that yields what was gathered and then the rest.
@@ -33,9 +47,9 @@ export const DEFAULT_LIMITS: CoalesceLimits = { maxBytes: 256 * 1024, maxWaitMs:
 export async function coalesceBody(
   body: ReadableStream<Uint8Array>,
   limits: CoalesceLimits = DEFAULT_LIMITS,
-  knownLength?: number,
-  watch: ReadWatch = NO_WATCH,
+  options: CoalesceOptions = {},
 ): Promise<Uint8Array | ReadableStream<Uint8Array>> {
+  const { knownLength, watch = NO_WATCH, signal } = options;
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -49,8 +63,8 @@ export async function coalesceBody(
     while (true) {
       watch.waiting();
       const read = reader.read();
-      const result = late ? await Promise.race([read, late]) : await read;
-      if (result === "late") return continueStream(chunks, reader, read, watch);
+      const result = await untilAbort(late ? Promise.race([read, late]) : read, signal);
+      if (result === "late") return continueStream(chunks, reader, read, watch, signal);
       watch.arrived();
       if (result.done) {
         watch.done();
@@ -58,11 +72,12 @@ export async function coalesceBody(
       }
       chunks.push(result.value);
       total += result.value.byteLength;
-      if (total > limits.maxBytes) return continueStream(chunks, reader, null, watch);
+      if (total > limits.maxBytes) return continueStream(chunks, reader, null, watch, signal);
     }
   } catch (error) {
     watch.done();
-    reader.releaseLock();
+    // Cancel rather than release: a source that stopped answering must not keep its connection.
+    reader.cancel(error).catch(() => {});
     throw error;
   } finally {
     clearTimeout(timer);
@@ -75,6 +90,7 @@ function continueStream(
   reader: ReadableStreamDefaultReader<Uint8Array>,
   pending: Promise<ReadableStreamReadResult<Uint8Array>> | null,
   watch: ReadWatch,
+  signal: AbortSignal | undefined,
 ): ReadableStream<Uint8Array> {
   const head = gathered.length > 0 ? concatBytes(gathered) : null;
   let headSent = head === null;
@@ -88,9 +104,10 @@ function continueStream(
       watch.waiting();
       let result: ReadableStreamReadResult<Uint8Array>;
       try {
-        result = pending ? await pending : await reader.read();
+        result = await untilAbort(pending ?? reader.read(), signal);
       } catch (error) {
         watch.done();
+        reader.cancel(error).catch(() => {});
         throw error;
       }
       pending = null;
@@ -105,4 +122,18 @@ function continueStream(
       return reader.cancel(reason);
     },
   }, { highWaterMark: 0 });
+}
+
+/** `promise`, or a rejection with the signal's reason as soon as `signal` aborts. */
+function untilAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  let onAbort!: () => void;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+  return Promise.race([promise, aborted]).finally(() => {
+    signal.removeEventListener("abort", onAbort);
+  });
 }

@@ -90,7 +90,7 @@ export async function proxy(p: ProxyRequest): Promise<ProxyResult> {
   headersIn = true;
   deadline.arrived();
   try {
-    const result = await clientResponse(p, upstream, plan, deadline);
+    const result = await clientResponse(p, upstream, plan, deadline, controller.signal);
     streaming = result.bytes === undefined;
     return result;
   } catch (error) {
@@ -170,6 +170,7 @@ async function clientResponse(
   upstream: Response,
   plan: EncodingPlan,
   watch: ReadWatch,
+  signal: AbortSignal,
 ): Promise<ProxyResult> {
   const headers = endToEndHeaders(upstream.headers);
   const location = headers.get("location");
@@ -186,12 +187,11 @@ async function clientResponse(
     return { response: new Response(null, init), bytes: 0 };
   }
   const length = headers.get("content-length");
-  const coalesced = await coalesceBody(
-    body,
-    p.limits ?? DEFAULT_LIMITS,
-    length === null ? undefined : Number(length),
+  const coalesced = await coalesceBody(body, p.limits ?? DEFAULT_LIMITS, {
+    knownLength: length === null ? undefined : Number(length),
     watch,
-  );
+    signal,
+  });
   if (!(coalesced instanceof Uint8Array)) return { response: new Response(coalesced, init) };
   headers.set("content-length", String(coalesced.byteLength));
   // Bytes read from a stream are never backed by a SharedArrayBuffer, whatever the typings say.

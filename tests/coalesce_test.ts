@@ -163,7 +163,9 @@ Deno.test("a body with a small Content-Length is gathered whole even when it arr
     src.close();
   }, 80);
   const length = "first half, second half".length;
-  const out = await coalesceBody(src.stream, { maxBytes: 1024, maxWaitMs: 10 }, length);
+  const out = await coalesceBody(src.stream, { maxBytes: 1024, maxWaitMs: 10 }, {
+    knownLength: length,
+  });
   assert(out instanceof Uint8Array, "a known small body is worth waiting for");
   assertEquals(dec.decode(out), "first half, second half");
 });
@@ -187,7 +189,9 @@ Deno.test("the same slow body without a Content-Length streams after maxWaitMs",
 Deno.test("a Content-Length above maxBytes does not make coalescing wait", async () => {
   const src = manualSource();
   src.push("x");
-  const out = await coalesceBody(src.stream, { maxBytes: 1024, maxWaitMs: 10 }, 1_000_000);
+  const out = await coalesceBody(src.stream, { maxBytes: 1024, maxWaitMs: 10 }, {
+    knownLength: 1_000_000,
+  });
   assert(out instanceof ReadableStream);
   const reader = out.getReader();
   assertEquals(dec.decode((await reader.read()).value), "x");
@@ -272,4 +276,34 @@ Deno.test({
     }
     assertEquals(leaked.length, 0, "timers still running after coalesceBody resolved");
   },
+});
+
+Deno.test("an aborted signal fails a body whose source never answers, streaming or gathering", async () => {
+  // Like Deno 2.9's fetch body at times: aborting its signal does not settle the pending read.
+  const streaming = manualSource();
+  streaming.push("x".repeat(2000));
+  const controller = new AbortController();
+  const out = await coalesceBody(streaming.stream, { maxBytes: 1024, maxWaitMs: 10 }, {
+    signal: controller.signal,
+  });
+  assert(out instanceof ReadableStream);
+  const reader = out.getReader();
+  assertEquals((await reader.read()).value?.byteLength, 2000);
+  const stalled = reader.read();
+  setTimeout(() => controller.abort(new Error("upstream stalled")), 5);
+  await assertRejects(() => stalled, "upstream stalled");
+  assertEquals(streaming.cancelled.length, 1, "the source is cancelled, freeing its connection");
+
+  const gathering = manualSource();
+  gathering.push("partial");
+  const second = new AbortController();
+  setTimeout(() => second.abort(new Error("upstream stalled")), 5);
+  await assertRejects(
+    () =>
+      coalesceBody(gathering.stream, { maxBytes: 1024, maxWaitMs: 60_000 }, {
+        signal: second.signal,
+      }),
+    "upstream stalled",
+  );
+  assertEquals(gathering.cancelled.length, 1);
 });
