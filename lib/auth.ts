@@ -42,21 +42,32 @@ export function parseBasicAuth(header: string): { user: string; password: string
   if (header.length > MAX_HEADER_LENGTH) return null;
   const match = /^basic[ ]+([A-Za-z0-9+/]+={0,2})[ ]*$/i.exec(header);
   if (!match) return null;
-  let bytes: Uint8Array;
+  let binary: string;
   try {
-    bytes = Uint8Array.from(atob(match[1]), (c) => c.charCodeAt(0));
+    binary = atob(match[1]);
   } catch {
     return null;
   }
-  let decoded: string;
-  try {
-    decoded = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch {
-    return null;
-  }
+  // Nearly every credential is ASCII, whose bytes are already its characters.
+  const decoded = ASCII.test(binary) ? binary : decodeUtf8(binary);
+  if (decoded === null) return null;
   const colon = decoded.indexOf(":");
   if (colon <= 0) return null;
   return { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+const ASCII = /^[\x00-\x7f]*$/;
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
+/** The UTF-8 text whose bytes are `binary`'s character codes, or null when it is not UTF-8. */
+function decodeUtf8(binary: string): string | null {
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    return null;
+  }
 }
 
 /** Checks credentials against the current users, with a cache of verified ones. */

@@ -84,6 +84,25 @@ export async function coalesceBody(
   }
 }
 
+/**
+ * The whole body of `response`, read by the runtime in one go: for a body whose Content-Length
+ * fits in the limits. Deno's `arrayBuffer()` reads it natively, where a reader loop costs an
+ * async op and a zeroed 64 KiB buffer per read (measured: ~30% of promgate's CPU per small
+ * proxied request). Rejects, like {@link coalesceBody}, when `signal` aborts first.
+ */
+export async function readWhole(
+  response: Response,
+  options: Omit<CoalesceOptions, "knownLength"> = {},
+): Promise<Uint8Array<ArrayBuffer>> {
+  const { watch = NO_WATCH, signal } = options;
+  watch.waiting();
+  try {
+    return new Uint8Array(await untilAbort(response.arrayBuffer(), signal));
+  } finally {
+    watch.done();
+  }
+}
+
 /** A stream of the gathered chunks, then the read already in flight, then the rest of `reader`. */
 function continueStream(
   gathered: Uint8Array[],

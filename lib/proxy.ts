@@ -4,7 +4,7 @@
  * and bodies the runtime's fetch already decoded get headers that match their bytes again.
  */
 import type { RouteConfig } from "./config.ts";
-import { coalesceBody, type CoalesceLimits, DEFAULT_LIMITS } from "./coalesce.ts";
+import { coalesceBody, type CoalesceLimits, DEFAULT_LIMITS, readWhole } from "./coalesce.ts";
 import { type ReadWatch, UpstreamDeadline } from "./deadline.ts";
 import { type EncodingPlan, planEncoding, reencode } from "./encoding.ts";
 import { addForwarded, endToEndHeaders, type ForwardedFacts } from "./headers.ts";
@@ -187,11 +187,14 @@ async function clientResponse(
     return { response: new Response(null, init), bytes: 0 };
   }
   const length = headers.get("content-length");
-  const coalesced = await coalesceBody(body, p.limits ?? DEFAULT_LIMITS, {
-    knownLength: length === null ? undefined : Number(length),
-    watch,
-    signal,
-  });
+  const knownLength = length === null ? undefined : Number(length);
+  const limits = p.limits ?? DEFAULT_LIMITS;
+  // A small body of known size, as the runtime received it, is read whole in one go.
+  const whole = body === upstream.body && knownLength !== undefined &&
+    knownLength <= limits.maxBytes;
+  const coalesced = whole
+    ? await readWhole(upstream, { watch, signal })
+    : await coalesceBody(body, limits, { knownLength, watch, signal });
   if (!(coalesced instanceof Uint8Array)) return { response: new Response(coalesced, init) };
   headers.set("content-length", String(coalesced.byteLength));
   // Bytes read from a stream are never backed by a SharedArrayBuffer, whatever the typings say.

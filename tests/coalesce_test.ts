@@ -3,7 +3,7 @@
  * them with the headers), while big or slow bodies (server-sent events, long query results) stream.
  */
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
-import { coalesceBody, type CoalesceLimits } from "../lib/coalesce.ts";
+import { coalesceBody, type CoalesceLimits, readWhole } from "../lib/coalesce.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -43,7 +43,7 @@ function chunksOf(...chunks: (string | Uint8Array)[]): ReadableStream<Uint8Array
 }
 
 /** Deterministic bytes 0..n-1 (mod 251, so runs of the pattern are not aligned to chunk sizes). */
-function pattern(n: number, offset = 0): Uint8Array {
+function pattern(n: number, offset = 0): Uint8Array<ArrayBuffer> {
   return new Uint8Array(n).map((_, i) => (i + offset) % 251);
 }
 
@@ -306,4 +306,17 @@ Deno.test("an aborted signal fails a body whose source never answers, streaming 
     "upstream stalled",
   );
   assertEquals(gathering.cancelled.length, 1);
+});
+
+Deno.test("a small body of known size is read whole, and an aborted signal fails it", async () => {
+  const whole = await readWhole(new Response(pattern(3000)));
+  assertEquals(whole, pattern(3000));
+  const stalled = manualSource();
+  stalled.push("first half");
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(new Error("upstream stalled")), 5);
+  await assertRejects(
+    () => readWhole(new Response(stalled.stream), { signal: controller.signal }),
+    "upstream stalled",
+  );
 });
