@@ -4,7 +4,6 @@
  *   promgate --config config.json
  */
 import process from "node:process";
-import { startApp } from "./lib/app.ts";
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, parseCommand, USAGE } from "./lib/cli.ts";
 import { checkCommand } from "./lib/commands/check.ts";
 import { DEMO_USER, startDemo } from "./lib/commands/demo.ts";
@@ -13,6 +12,7 @@ import { loadConfig } from "./lib/config.ts";
 import { InputError } from "./lib/errors.ts";
 import { currentRuntime } from "./lib/runtime/mod.ts";
 import { buildCommit, VERSION } from "./lib/version.ts";
+import { startService } from "./lib/workers.ts";
 
 function log(line: string): void {
   console.error(`promgate: ${line}`);
@@ -42,11 +42,12 @@ export async function main(args: readonly string[]): Promise<number> {
   }
   const demo = command.kind === "demo" ? await startDemo(runtime, command.port) : null;
   const config = await loadConfig(command.kind === "demo" ? demo!.configPath : command.configPath);
-  const app = await startApp(config, runtime, log);
+  const app = await startService(config, runtime, log);
+  const threads = app.threads > 1 ? `, ${app.threads} server threads` : "";
   log(
     `listening on ${app.url} (${
       config.routes.map((r) => `${r.path} -> ${r.upstream.href}`).join(", ")
-    })`,
+    }${threads})`,
   );
   if (demo) {
     log(

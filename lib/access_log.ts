@@ -98,6 +98,25 @@ export interface AccessLog {
   close(): Promise<void>;
 }
 
+/**
+ * Whole lines joined into writes of at most PIPE_BUF (4096) bytes: the size up to which a write to
+ * a pipe is atomic, so lines from several server threads (lib/workers.ts) sharing stdout never
+ * interleave mid-line. (Appends to a file are atomic per write anyway.)
+ */
+export function batches(lines: readonly string[], limit = 4096): string[] {
+  const out: string[] = [];
+  let current = "";
+  for (const line of lines) {
+    if (current.length > 0 && current.length + line.length > limit) {
+      out.push(current);
+      current = "";
+    }
+    current += line;
+  }
+  if (current.length > 0) out.push(current);
+  return out;
+}
+
 /** An access log that drops every record (`"accessLog": false`). */
 export const NO_ACCESS_LOG: AccessLog = { write() {}, close: () => Promise.resolve() };
 
@@ -113,7 +132,7 @@ export function openAccessLog(format: "combined" | "json", path: string): Access
   const flush = () => {
     scheduled = false;
     if (pending.length === 0) return;
-    sink.write(pending.join(""));
+    for (const batch of batches(pending)) sink.write(batch);
     pending = [];
   };
   return {

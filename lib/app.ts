@@ -14,10 +14,10 @@ import { createHandler, type HandlerState } from "./handler.ts";
 import { loadHtpasswd, type Users } from "./htpasswd.ts";
 import { createVerifier, type PasswordVerifier } from "./password/mod.ts";
 import { fingerprintOf, oneLine, planReload, SwitchableAccessLog } from "./reload.ts";
-import { Metrics } from "./metrics.ts";
+import { Metrics, type MetricsSnapshot } from "./metrics.ts";
 import { plain } from "./responses.ts";
 import type { ConnInfo, Handler, Runtime, Server } from "./runtime/types.ts";
-import { Throttle } from "./throttle.ts";
+import { Throttle, type ThrottleEvent } from "./throttle.ts";
 import { buildCommit, VERSION } from "./version.ts";
 
 /** A running promgate. */
@@ -39,15 +39,41 @@ export interface App {
    * (main.ts exits).
    */
   shutdown(graceMs?: number): Promise<void>;
+  /** This thread's request counts, for a scrape answered by another server thread. */
+  metricsSnapshot(): MetricsSnapshot;
 }
 
 /** Where promgate's own messages (not access-log lines) go. */
 export type Logger = (line: string) => void;
 
-/** Tuning for tests. */
+/** How one server thread shares state with the others (lib/workers.ts); absent when alone. */
+export interface ThreadLink {
+  /** Tells the other threads about a login this thread's throttle recorded. */
+  publishThrottle(event: ThrottleEvent): void;
+  /** Registers the receiver of the other threads' throttle records. */
+  onThrottle(apply: (event: ThrottleEvent) => void): void;
+  /** The other threads' metrics, for a scrape answered here. */
+  otherMetrics(): Promise<MetricsSnapshot[]>;
+  /** The credential cache's secret, the same in every thread. */
+  readonly cacheSecret: string;
+  /** Tells the other threads about a credential this thread verified. */
+  publishLogin(key: string, encoded: string): void;
+  /** Registers the receiver of the other threads' verified credentials. */
+  onLogin(remember: (key: string, encoded: string) => void): void;
+}
+
+/** How the app runs: alone (the defaults) or as one of several server threads. */
 export interface AppOptions {
   /** How often watched files are polled; default lib/file_watch.ts's DEFAULT_POLL_MS. */
   readonly pollMs?: number;
+  /** Share the configured port with other server threads (its number must be resolved). */
+  readonly sharedPort?: boolean;
+  /**
+   * Where messages about the shared state go (reloads, certificates, throttled clients), which
+   * every server thread would otherwise print once each; default: the app's logger.
+   */
+  readonly notice?: Logger;
+  readonly link?: ThreadLink;
 }
 
 /** Loads the users and starts serving `config`. Throws InputError for a bad htpasswd file. */
@@ -59,7 +85,7 @@ export async function startApp(
 ): Promise<App> {
   const verifier = createVerifier({ verifyBcrypt: runtime.verifyBcrypt });
   const users = await usersFor(config);
-  const live = new LiveApp(config, users, runtime, verifier, log);
+  const live = new LiveApp(config, users, runtime, verifier, log, options);
   await live.start(options.pollMs);
   return live;
 }
@@ -80,6 +106,10 @@ class LiveApp implements App {
   readonly #runtime: Runtime;
   readonly #verifier: PasswordVerifier;
   readonly #log: Logger;
+  /** State-change messages; see AppOptions.notice. */
+  readonly #notice: Logger;
+  readonly #options: AppOptions;
+  #throttle: Throttle | null = null;
   readonly #accessLog: SwitchableAccessLog;
   /** One set of counters for the process's life, across reloads. */
   readonly #metrics: Metrics;
@@ -101,10 +131,15 @@ class LiveApp implements App {
     runtime: Runtime,
     verifier: PasswordVerifier,
     log: Logger,
+    options: AppOptions,
   ) {
     this.#runtime = runtime;
     this.#verifier = verifier;
     this.#log = log;
+    this.#notice = options.notice ?? log;
+    this.#options = options;
+    options.link?.onThrottle((event) => this.#throttle?.apply(event));
+    options.link?.onLogin((key, encoded) => this.#state.authenticator?.remember(key, encoded));
     this.#accessLog = new SwitchableAccessLog(openLog(config));
     this.#metrics = new Metrics({
       version: VERSION,
@@ -113,7 +148,7 @@ class LiveApp implements App {
     });
     this.#state = {
       config,
-      authenticator: users ? new Authenticator(users, verifier) : null,
+      authenticator: users ? this.#newAuthenticator(users) : null,
       accessLog: this.#accessLog,
     };
     this.#throttleSettings = JSON.stringify(config.auth?.throttle ?? null);
@@ -140,6 +175,7 @@ class LiveApp implements App {
       hostname: config.listen.hostname,
       port: config.listen.port,
       tls: config.tls,
+      sharedPort: this.#options.sharedPort,
       // Through a field, so that reloads take effect on the running server.
       handler: (req: Request, info: ConnInfo) => this.#handler(req, info),
       onError: (error) => {
@@ -149,7 +185,7 @@ class LiveApp implements App {
     });
     const generated = config.tls?.selfSigned;
     if (generated) {
-      this.#log(
+      this.#notice(
         `serving a self-signed certificate for ${generated.hostnames.join(", ")} ` +
           `(SHA-256 fingerprint ${generated.fingerprint})`,
       );
@@ -163,6 +199,10 @@ class LiveApp implements App {
 
   reload(): Promise<void> {
     return this.#enqueue(() => this.#reloadConfig());
+  }
+
+  metricsSnapshot(): MetricsSnapshot {
+    return this.#metrics.snapshot();
   }
 
   async shutdown(
@@ -194,7 +234,7 @@ class LiveApp implements App {
         await task();
       } catch (error) {
         // Every expected failure is handled in the task; this is a bug, but not a reason to stop.
-        this.#log(`reload: failed: ${oneLine(error)}`);
+        this.#notice(`reload: failed: ${oneLine(error)}`);
       }
     });
     return this.#queue;
@@ -233,12 +273,12 @@ class LiveApp implements App {
       users = await loadHtpasswd(config.auth.htpasswdFile);
     } catch (error) {
       // htpasswd.ts never quotes a hash or a line in its messages, so this is safe to log.
-      this.#log(`reload: kept the previous users: ${oneLine(error)}`);
+      this.#notice(`reload: kept the previous users: ${oneLine(error)}`);
       return;
     }
     // Cached logins stay valid only for users whose hash is unchanged (Authenticator.setUsers).
     authenticator.setUsers(users);
-    this.#log(`reload: htpasswd ${config.auth.htpasswdFile}: ${users.size} users`);
+    this.#notice(`reload: htpasswd ${config.auth.htpasswdFile}: ${users.size} users`);
   }
 
   /** The certificate or key file changed: serve the new pair if it loads and matches. */
@@ -249,7 +289,7 @@ class LiveApp implements App {
     try {
       next = await readTlsFiles(current.certFile, current.keyFile);
     } catch (error) {
-      this.#log(`reload: kept the previous certificate: ${oneLine(error)}`);
+      this.#notice(`reload: kept the previous certificate: ${oneLine(error)}`);
       return;
     }
     if (next.cert === current.cert && next.key === current.key) return;
@@ -267,13 +307,13 @@ class LiveApp implements App {
       loaded = await loadConfig(current.file);
       users = await usersFor(loaded);
     } catch (error) {
-      this.#log(`reload: kept the previous config; the new one does not load:`);
+      this.#notice(`reload: kept the previous config; the new one does not load:`);
       const text = error instanceof Error ? error.message : String(error);
-      for (const line of text.split("\n")) if (line.trim()) this.#log(`reload: ${line}`);
+      for (const line of text.split("\n")) if (line.trim()) this.#notice(`reload: ${line}`);
       return;
     }
     const plan = planReload(current, loaded);
-    for (const line of plan.needRestart) this.#log(`reload: ${line}`);
+    for (const line of plan.needRestart) this.#notice(`reload: ${line}`);
     let config = plan.config;
     if (plan.newTls && !(await this.#serveCertificate(plan.newTls))) {
       config = { ...config, tls: current.tls };
@@ -284,7 +324,7 @@ class LiveApp implements App {
     } else if (authenticator) {
       authenticator.setUsers(users);
     } else {
-      authenticator = new Authenticator(users, this.#verifier);
+      authenticator = this.#newAuthenticator(users);
     }
     const throttleSettings = JSON.stringify(config.auth?.throttle ?? null);
     if (throttleSettings !== this.#throttleSettings) {
@@ -296,7 +336,7 @@ class LiveApp implements App {
     this.#state = { config, authenticator, accessLog: this.#accessLog };
     await this.#watcher?.setPaths(this.#watchedFiles());
     const who = users ? `, htpasswd ${config.auth!.htpasswdFile}: ${users.size} users` : "";
-    this.#log(`reload: config ${config.file}: ${config.routes.length} routes${who}`);
+    this.#notice(`reload: config ${config.file}: ${config.routes.length} routes${who}`);
   }
 
   /**
@@ -311,32 +351,44 @@ class LiveApp implements App {
     try {
       fresh = await old.replaceTls({ cert: tls.cert, key: tls.key });
     } catch (error) {
-      this.#log(`reload: kept the previous certificate: ${oneLine(error)}`);
+      this.#notice(`reload: kept the previous certificate: ${oneLine(error)}`);
       return false;
     }
     this.#server = fresh;
     const draining = old.shutdown().catch((error) => {
-      this.#log(`reload: closing the previous listener: ${oneLine(error)}`);
+      this.#notice(`reload: closing the previous listener: ${oneLine(error)}`);
     });
     this.#draining.add(draining);
     draining.finally(() => this.#draining.delete(draining));
     const source = tls.certFile ?? "a self-signed certificate";
-    this.#log(
+    this.#notice(
       `reload: certificate ${source}: serving it to new connections ` +
         `(SHA-256 fingerprint ${tls.selfSigned?.fingerprint ?? fingerprintOf(tls.cert)})`,
     );
     return true;
   }
 
+  #newAuthenticator(users: Users): Authenticator {
+    const link = this.#options.link;
+    if (!link) return new Authenticator(users, this.#verifier);
+    const authenticator = new Authenticator(users, this.#verifier, undefined, link.cacheSecret);
+    authenticator.publish = (key, encoded) => link.publishLogin(key, encoded);
+    return authenticator;
+  }
+
   #newHandler(config: Config): Handler {
-    const throttle = config.auth?.throttle ?? null;
+    const settings = config.auth?.throttle ?? null;
+    const link = this.#options.link;
+    this.#throttle = settings ? new Throttle(settings, this.#notice) : null;
+    if (this.#throttle && link) this.#throttle.publish = (event) => link.publishThrottle(event);
     return createHandler({
       state: () => this.#state,
       client: this.#runtime,
       onUpstreamError: (line) => this.#log(`upstream error: ${line}`),
       onSecurityEvent: this.#log,
-      throttle: throttle ? new Throttle(throttle, this.#log) : null,
+      throttle: this.#throttle,
       metrics: this.#metrics,
+      otherMetrics: link ? () => link.otherMetrics() : undefined,
     });
   }
 }

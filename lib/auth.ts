@@ -49,14 +49,15 @@ export function parseBasicAuth(header: string): { user: string; password: string
     return null;
   }
   // Nearly every credential is ASCII, whose bytes are already its characters.
-  const decoded = ASCII.test(binary) ? binary : decodeUtf8(binary);
+  const decoded = NON_ASCII.test(binary) ? decodeUtf8(binary) : binary;
   if (decoded === null) return null;
   const colon = decoded.indexOf(":");
   if (colon <= 0) return null;
   return { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
 
-const ASCII = /^[\x00-\x7f]*$/;
+/** atob gives characters 0-255; any from 128 up means the credential is not ASCII. */
+const NON_ASCII = /[\x80-\xff]/;
 const UTF8 = new TextDecoder("utf-8", { fatal: true });
 
 /** The UTF-8 text whose bytes are `binary`'s character codes, or null when it is not UTF-8. */
@@ -70,18 +71,35 @@ function decodeUtf8(binary: string): string | null {
   }
 }
 
+/** A random secret for the credential cache's keys. */
+export function newCacheSecret(): string {
+  return randomBytes(32).toString("hex");
+}
+
 /** Checks credentials against the current users, with a cache of verified ones. */
 export class Authenticator {
   #users: Users;
   readonly #verifier: PasswordVerifier;
-  readonly #cacheKey = randomBytes(32).toString("hex");
+  readonly #cacheKey: string;
+  /** Receives every credential this instance verified (not those from {@link remember}). */
+  publish: ((key: string, encoded: string) => void) | null = null;
   /** HMAC key of a verified credential -> the encoded hash it was verified against. */
   readonly #cache = new Map<string, string>();
   readonly #inflight = new Map<string, Promise<boolean>>();
   readonly #maxCache: number;
   #decoys: PasswordHash[];
 
-  constructor(users: Users, verifier: PasswordVerifier, maxCache = DEFAULT_CACHE_SIZE) {
+  /**
+   * @param cacheSecret the secret of the cache keys; server threads that share verified
+   *   credentials (lib/workers.ts) share it. Default: random.
+   */
+  constructor(
+    users: Users,
+    verifier: PasswordVerifier,
+    maxCache = DEFAULT_CACHE_SIZE,
+    cacheSecret: string = newCacheSecret(),
+  ) {
+    this.#cacheKey = cacheSecret;
     this.#users = users;
     this.#verifier = verifier;
     this.#maxCache = maxCache;
@@ -119,7 +137,10 @@ export class Authenticator {
     if (!(await this.#verifyOnce(key, password, hash))) {
       return { ok: false, reason: "wrong_password", user };
     }
-    if (this.#users.get(user) === hash) this.#remember(key, hash);
+    if (this.#users.get(user) === hash) {
+      this.remember(key, hash.encoded);
+      this.publish?.(key, hash.encoded);
+    }
     return { ok: true, user, cached: false };
   }
 
@@ -153,11 +174,15 @@ export class Authenticator {
     return this.#decoys[Math.floor(Math.random() * this.#decoys.length)];
   }
 
-  #remember(key: string, hash: PasswordHash): void {
+  /**
+   * Caches a credential verified against the hash `encoded` (here, or by another server thread
+   * with the same cache secret). It admits logins only while that is the user's hash.
+   */
+  remember(key: string, encoded: string): void {
     if (this.#cache.size >= this.#maxCache) {
       this.#cache.delete(this.#cache.keys().next().value!);
     }
-    this.#cache.set(key, hash.encoded);
+    this.#cache.set(key, encoded);
   }
 }
 

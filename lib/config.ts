@@ -96,6 +96,12 @@ export interface Config {
    * by loadConfig; optional so that configs written out in code (tests) need not name it.
    */
   shutdownGraceSeconds: number;
+  /**
+   * Server threads (1-64), each with its own listener on the same port (SO_REUSEPORT), so that
+   * every core serves requests; "auto" in the file resolves to the cores available. Optional so
+   * that configs written out in code (tests) need not name it: absent means 1.
+   */
+  workers?: number;
   /** Group name -> user names, for routes' `allow` and `admins` ("@group"). */
   groups: Groups;
   /** promgate's own metrics endpoint, or null when off. */
@@ -363,6 +369,12 @@ const accessLogSchema = z.union([
   examples: [{ format: "combined", path: "-" }, false],
 });
 
+/** The cores promgate may use (at least 1, at most 64): `"workers": "auto"`. */
+export function availableCores(): number {
+  const n = globalThis.navigator?.hardwareConcurrency ?? 1;
+  return Math.min(64, Math.max(1, Math.floor(n)));
+}
+
 /** The shutdownGraceSeconds of a config that does not set it. */
 export const DEFAULT_SHUTDOWN_GRACE_SECONDS = 10;
 
@@ -404,6 +416,12 @@ const baseSchema = z.strictObject({
     description: "On SIGTERM or SIGINT promgate stops accepting connections and lets requests " +
       "in flight finish for up to this many seconds (0-3600), then closes the rest. Default 10.",
     examples: [10],
+  }),
+  workers: z.union([z.number().int().min(1).max(64), z.literal("auto")]).default("auto").meta({
+    description: 'How many server threads share the listening port (1-64), or "auto": one ' +
+      "per available core. Each thread serves whole connections; throttling and /metrics " +
+      'cover all of them. Default "auto".',
+    examples: ["auto", 1, 4],
   }),
 }).meta({
   title: "promgate configuration",
@@ -580,6 +598,7 @@ async function resolveConfig(raw: RawConfig, file: string, shown: string): Promi
     routes: raw.routes.map(resolveRoute).sort((a, b) => b.prefix.length - a.prefix.length),
     accessLog,
     shutdownGraceSeconds: raw.shutdownGraceSeconds,
+    workers: raw.workers === "auto" ? availableCores() : raw.workers,
     groups: new Map(Object.entries(raw.groups).map(([name, users]) => [name, new Set(users)])),
     metrics: raw.metrics === false ? null : raw.metrics,
   };

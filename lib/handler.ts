@@ -12,7 +12,7 @@ import { secureResponseHeaders } from "./headers.ts";
 import { proxy, type ProxyRequest, type UpstreamClient, upstreamTarget } from "./proxy.ts";
 import { canonicalTarget } from "./request_target.ts";
 import { plain } from "./responses.ts";
-import { type Metrics } from "./metrics.ts";
+import type { Metrics, MetricsSnapshot } from "./metrics.ts";
 import { authorize } from "./policy.ts";
 import { matchRoute, type RouteMatch } from "./routes.ts";
 import type { ConnInfo } from "./runtime/types.ts";
@@ -47,6 +47,8 @@ export interface HandlerDeps {
   readonly onSecurityEvent?: (line: string) => void;
   /** Counts every request; served at config.metrics.path when that is set. */
   readonly metrics?: Metrics;
+  /** The other server threads' counts, for a scrape to cover the whole process. */
+  readonly otherMetrics?: () => Promise<MetricsSnapshot[]>;
 }
 
 interface Outcome {
@@ -154,7 +156,9 @@ async function handle(
   if (metricsConfig && target.ok && target.path === metricsConfig.path && ctx.deps.metrics) {
     const login = metricsConfig.auth ? await authenticate(req, info, state, ctx, null) : null;
     if (login && !login.ok) return login.outcome;
-    return { ...metricsResponse(ctx.deps.metrics), user: login?.user ?? null, route: null };
+    const others = await ctx.deps.otherMetrics?.() ?? [];
+    const response = metricsResponse(ctx.deps.metrics, others);
+    return { ...response, user: login?.user ?? null, route: null };
   }
   const match = target.ok ? matchRoute(state.config.routes, target.path) : NONE;
   const route = match.kind === "none" ? null : match.route;
@@ -259,8 +263,8 @@ async function authenticate(
   return { ok: false, outcome: { ...challenge(realm), ...failed } };
 }
 
-function metricsResponse(metrics: Metrics) {
-  return plain(200, metrics.render(), {
+function metricsResponse(metrics: Metrics, others: MetricsSnapshot[]) {
+  return plain(200, metrics.render(others), {
     "content-type": "text/plain; version=0.0.4; charset=utf-8",
     "cache-control": "no-store",
   });

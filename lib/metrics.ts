@@ -58,6 +58,34 @@ interface Histogram {
   count: number;
 }
 
+/**
+ * One thread's counts as plain data (it survives postMessage), so that whichever server thread
+ * answers a scrape can show the whole process: see {@link Metrics.render}.
+ */
+export interface MetricsSnapshot {
+  readonly requests: [string, number][];
+  readonly bytes: [string, number][];
+  readonly authFailures: [string, number][];
+  readonly upstreamErrors: [string, number][];
+  readonly cache: [string, number][];
+  readonly durations: [string, Histogram][];
+  readonly inFlight: number;
+}
+
+/** Adds `from`'s entries to `into`'s (counters and histograms alike). */
+function mergeInto<T>(into: Map<string, T>, from: [string, T][], add: (a: T, b: T) => T): void {
+  for (const [key, value] of from) {
+    const prior = into.get(key);
+    into.set(key, prior === undefined ? value : add(prior, value));
+  }
+}
+
+const addHistograms = (a: Histogram, b: Histogram): Histogram => ({
+  buckets: a.buckets.map((n, i) => n + b.buckets[i]),
+  sum: a.sum + b.sum,
+  count: a.count + b.count,
+});
+
 /** Counts requests; `render()` gives the exposition text. */
 export class Metrics {
   readonly #requests = new Counter();
@@ -115,8 +143,37 @@ export class Metrics {
     h.count++;
   }
 
-  /** The exposition text (Content-Type `text/plain; version=0.0.4`). */
-  render(): string {
+  /** This thread's counts; see {@link MetricsSnapshot}. */
+  snapshot(): MetricsSnapshot {
+    return {
+      requests: [...this.#requests.values],
+      bytes: [...this.#bytes.values],
+      authFailures: [...this.#authFailures.values],
+      upstreamErrors: [...this.#upstreamErrors.values],
+      cache: [...this.#cache.values],
+      durations: [...this.#durations].map((
+        [route, h],
+      ) => [route, { ...h, buckets: [...h.buckets] }]),
+      inFlight: this.#inFlight,
+    };
+  }
+
+  /**
+   * The exposition text (Content-Type `text/plain; version=0.0.4`) of this thread's counts plus
+   * `others` (the other server threads' snapshots).
+   */
+  render(others: readonly MetricsSnapshot[] = []): string {
+    const sum = (a: number, b: number) => a + b;
+    const total = (pick: (s: MetricsSnapshot) => [string, number][]) => {
+      const c = new Counter();
+      for (const snap of [this.snapshot(), ...others]) mergeInto(c.values, pick(snap), sum);
+      return c;
+    };
+    const durations = new Map<string, Histogram>();
+    for (const snap of [this.snapshot(), ...others]) {
+      mergeInto(durations, snap.durations, addHistograms);
+    }
+    const inFlight = others.reduce((n, snap) => n + snap.inFlight, this.#inFlight);
     const out: string[] = [];
     const family = (name: string, type: string, help: string) =>
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
@@ -127,14 +184,14 @@ export class Metrics {
     counter(
       "promgate_requests_total",
       "Requests answered, by route, method and status code.",
-      this.#requests,
+      total((snap) => snap.requests),
     );
     family(
       "promgate_request_duration_seconds",
       "histogram",
       "Time from receiving a request to sending its last body byte, by route.",
     );
-    for (const [route, h] of this.#durations) {
+    for (const [route, h] of durations) {
       let cumulative = 0;
       DURATION_BUCKETS.forEach((le, i) => {
         cumulative += h.buckets[i];
@@ -144,24 +201,28 @@ export class Metrics {
       out.push(`promgate_request_duration_seconds_sum{${route}} ${h.sum}`);
       out.push(`promgate_request_duration_seconds_count{${route}} ${h.count}`);
     }
-    counter("promgate_response_bytes_total", "Response body bytes sent, by route.", this.#bytes);
+    counter(
+      "promgate_response_bytes_total",
+      "Response body bytes sent, by route.",
+      total((s) => s.bytes),
+    );
     counter(
       "promgate_auth_failures_total",
       "Requests refused by authentication, by reason.",
-      this.#authFailures,
+      total((snap) => snap.authFailures),
     );
     counter(
       "promgate_auth_cache_total",
       "Successful logins, by whether the credential cache answered (hit) or a hash was computed (miss).",
-      this.#cache,
+      total((snap) => snap.cache),
     );
     counter(
       "promgate_upstream_errors_total",
       "Upstream failures promgate answered or cut itself, by route and kind.",
-      this.#upstreamErrors,
+      total((snap) => snap.upstreamErrors),
     );
     family("promgate_requests_in_flight", "gauge", "Requests being served now.");
-    out.push(`promgate_requests_in_flight ${this.#inFlight}`);
+    out.push(`promgate_requests_in_flight ${inFlight}`);
     family("promgate_build_info", "gauge", "Always 1; the labels say which promgate this is.");
     const b = this.build;
     out.push(

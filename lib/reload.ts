@@ -29,6 +29,12 @@ export function planReload(current: Config, next: Config): ReloadPlan {
     );
     listen = current.listen;
   }
+  if ((next.workers ?? 1) !== (current.workers ?? 1)) {
+    needRestart.push(
+      `workers changed to ${next.workers ?? 1}; restart promgate to apply it ` +
+        `(still serving with ${current.workers ?? 1})`,
+    );
+  }
   let tls = next.tls;
   let newTls: TlsConfig | null = null;
   if ((current.tls === null) !== (next.tls === null)) {
@@ -44,7 +50,7 @@ export function planReload(current: Config, next: Config): ReloadPlan {
     // clients may have pinned, instead of the fresh one loadConfig just made.
     tls = current.tls;
   }
-  return { config: { ...next, listen, tls }, newTls, needRestart };
+  return { config: { ...next, listen, tls, workers: current.workers }, newTls, needRestart };
 }
 
 function sameCertificate(a: TlsConfig, b: TlsConfig): boolean {

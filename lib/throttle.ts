@@ -54,6 +54,13 @@ interface Entry {
 /** Longest user name kept as a key; longer names share a key with their prefix. */
 const MAX_USER_KEY = 256;
 
+/** A failed or successful login, as one server thread tells the others (lib/workers.ts). */
+export interface ThrottleEvent {
+  readonly kind: "failed" | "succeeded";
+  readonly client: string;
+  readonly user: string | null;
+}
+
 /** Counts failed logins and says when a client or user must wait. */
 export class Throttle {
   readonly options: ThrottleOptions;
@@ -61,6 +68,8 @@ export class Throttle {
   readonly #users = new Map<string, Entry>();
   readonly #now: () => number;
   readonly #log: (line: string) => void;
+  /** Receives every failure and success recorded here (not those from {@link apply}). */
+  publish: ((event: ThrottleEvent) => void) | null = null;
 
   /**
    * @param options overrides of {@link DEFAULT_THROTTLE}
@@ -93,6 +102,18 @@ export class Throttle {
   /** Records a failed password check by `client` as `user` (null: no name was given). */
   failed(client: string, user: string | null): void {
     if (!this.options.enabled) return;
+    this.publish?.({ kind: "failed", client, user });
+    this.#failed(client, user);
+  }
+
+  /** Records what another server thread's throttle recorded, so limits count every thread. */
+  apply(event: ThrottleEvent): void {
+    if (!this.options.enabled) return;
+    if (event.kind === "failed") this.#failed(event.client, event.user);
+    else if (event.user !== null) this.#users.delete(userKey(event.user));
+  }
+
+  #failed(client: string, user: string | null): void {
     const now = this.#now();
     const o = this.options;
     const c = this.#fail(this.#clients, clientKey(client), o.clientFailures, now);
@@ -112,8 +133,9 @@ export class Throttle {
   }
 
   /** Records a successful login: the user's failures are forgotten (the client's are not). */
-  succeeded(_client: string, user: string): void {
+  succeeded(client: string, user: string): void {
     if (!this.options.enabled) return;
+    this.publish?.({ kind: "succeeded", client, user });
     this.#users.delete(userKey(user));
   }
 

@@ -3,6 +3,7 @@ import { assertEquals, assertMatch } from "./_assert.ts";
 import { tempDir } from "./_util.ts";
 import {
   type AccessRecord,
+  batches,
   formatCombined,
   formatJson,
   formatTimeLocal,
@@ -222,4 +223,15 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("lines are written in whole-line batches of at most 4096 bytes", () => {
+  const lines = Array.from({ length: 100 }, (_, i) => `${"x".repeat(90 + (i % 7))} ${i}\n`);
+  const out = batches(lines);
+  assertEquals(out.join(""), lines.join(""));
+  for (const batch of out) {
+    assertEquals(batch.endsWith("\n"), true);
+    assertEquals(batch.length <= 4096, true, `batch of ${batch.length}`);
+  }
+  assertEquals(batches(["y".repeat(5000) + "\n"]), ["y".repeat(5000) + "\n"]); // one long line
 });

@@ -78,3 +78,33 @@ Deno.test("a request that fails inside promgate leaves the in-flight gauge where
   m.abandoned();
   assertEquals(sample(m.render(), "promgate_requests_in_flight"), 0);
 });
+
+Deno.test("a scrape adds the other server threads' counts to this one's", () => {
+  const build = { version: "t", runtime: "t", commit: "t" };
+  const [a, b] = [new Metrics(build), new Metrics(build)];
+  const record = (route: string, status: number) => ({
+    remoteAddr: "127.0.0.1",
+    user: "u",
+    time: new Date(),
+    method: "GET",
+    uri: "/x",
+    protocol: "HTTP/1.1",
+    status,
+    bytes: 10,
+    referer: null,
+    userAgent: null,
+    durationMs: 3,
+    route,
+  });
+  for (const m of [a, b, b]) {
+    m.started();
+    m.finished(record("/p/", 200), { cacheHit: true });
+  }
+  b.started(); // one request still in flight on b
+  const text = a.render([b.snapshot()]);
+  assertMatch(text, /promgate_requests_total\{route="\/p\/",method="GET",code="200"\} 3\n/);
+  assertMatch(text, /promgate_response_bytes_total\{route="\/p\/"\} 30\n/);
+  assertMatch(text, /promgate_request_duration_seconds_count\{route="\/p\/"\} 3\n/);
+  assertMatch(text, /promgate_auth_cache_total\{result="hit"\} 3\n/);
+  assertMatch(text, /promgate_requests_in_flight 1\n/);
+});

@@ -138,9 +138,11 @@ const PROTOCOL = "HTTP/1.1";
  * certificate stays). Plain HTTP never needs that and binds without it.
  */
 function serve(options: ServeOptions): Promise<Server> {
-  const shared = options.tls !== null;
   try {
-    return Promise.resolve(bind(options, shared ? claimPort(options) : options.port, shared));
+    if (options.sharedPort) return Promise.resolve(bind(options, options.port, true));
+    const shared = options.tls !== null;
+    const port = shared ? claimPort(options.hostname, options.port) : options.port;
+    return Promise.resolve(bind(options, port, shared));
   } catch (error) {
     return Promise.reject(error);
   }
@@ -151,18 +153,18 @@ function serve(options: ServeOptions): Promise<Server> {
  * by another program (or another promgate) fails here as it would without reusePort, instead of
  * both processes silently sharing the connections. Returns the port (resolving port 0).
  */
-function claimPort(options: ServeOptions): number {
+function claimPort(hostname: string, port: number): number {
   let probe: BunListener;
   try {
-    probe = Bun.listen({ hostname: options.hostname, port: options.port, socket: { data() {} } });
+    probe = Bun.listen({ hostname, port, socket: { data() {} } });
   } catch (error) {
     // Bun.listen says only "Failed to listen at HOST"; say what Bun.serve would have said.
     const why = error instanceof Error ? error.message : String(error);
-    throw new Error(`Failed to start server. Is port ${options.port} in use? (${why})`);
+    throw new Error(`Failed to start server. Is port ${port} in use? (${why})`);
   }
-  const port = probe.port;
+  const bound = probe.port;
   probe.stop(true);
-  return port;
+  return bound;
 }
 
 /**
@@ -327,6 +329,8 @@ export const bunRuntime: Runtime = {
   name: "bun",
   version: Bun.version,
   serve,
+  claimPort,
+  sharedPortProblem: () => null,
   fetchUpstream,
   // `decompress: false`: Bun's fetch never decodes, so Content-Encoding always describes the body.
   fetchDecodesCompression: false,

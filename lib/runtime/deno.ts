@@ -20,9 +20,11 @@ const UNSTABLE_NET = "listenDatagram" in Deno;
  * port (Server.replaceTls). Plain HTTP never needs that and binds without it.
  */
 function serve(options: ServeOptions): Promise<Server> {
-  const shared = options.tls !== null && UNSTABLE_NET;
   try {
-    return Promise.resolve(bind(options, shared ? claimPort(options) : options.port, shared));
+    if (options.sharedPort) return Promise.resolve(bind(options, options.port, true));
+    const shared = options.tls !== null && UNSTABLE_NET;
+    const port = shared ? claimPort(options.hostname, options.port) : options.port;
+    return Promise.resolve(bind(options, port, shared));
   } catch (error) {
     return Promise.reject(error);
   }
@@ -33,11 +35,17 @@ function serve(options: ServeOptions): Promise<Server> {
  * by another program (or another promgate) fails here as it would without reusePort, instead of
  * both processes silently sharing the connections. Returns the port (resolving port 0).
  */
-function claimPort(options: ServeOptions): number {
-  const probe = Deno.listen({ hostname: options.hostname, port: options.port });
-  const port = (probe.addr as Deno.NetAddr).port;
+function claimPort(hostname: string, port: number): number {
+  const probe = Deno.listen({ hostname, port });
+  const bound = (probe.addr as Deno.NetAddr).port;
   probe.close();
-  return port;
+  return bound;
+}
+
+function sharedPortProblem(tls: boolean): string | null {
+  return tls && !UNSTABLE_NET
+    ? "several server threads on one TLS port need Deno's --unstable-net flag (SO_REUSEPORT)"
+    : null;
 }
 
 function bind(options: ServeOptions, port: number, reusePort: boolean): Server {
@@ -102,6 +110,8 @@ export const denoRuntime: Runtime = {
   name: "deno",
   version: Deno.version.deno,
   serve,
+  claimPort,
+  sharedPortProblem,
   fetchUpstream: (url, init) =>
     isUnsizedUpload(init)
       ? sendUnsizedUpload(url, init)

@@ -29,6 +29,11 @@ export interface ServeOptions {
   readonly handler: Handler;
   /** Called when the handler throws; must return a response that reveals nothing internal. */
   readonly onError: (error: unknown) => Response;
+  /**
+   * Other server threads of this process listen on the same port: bind with SO_REUSEPORT,
+   * without first proving the port free (the main thread did that with {@link Runtime.claimPort}).
+   */
+  readonly sharedPort?: boolean;
 }
 
 /** A listening server. */
@@ -69,6 +74,17 @@ export interface Runtime {
   readonly version: string;
   /** Starts listening; resolves once the socket is bound (so port 0 is resolved). */
   serve(options: ServeOptions): Promise<Server>;
+  /**
+   * Proves `port` free by binding it without SO_REUSEPORT and closing it again, so that several
+   * server threads can then share it with {@link ServeOptions.sharedPort}. Returns the port
+   * (resolving 0); throws as serve would when it is taken.
+   */
+  claimPort(hostname: string, port: number): number;
+  /**
+   * Why server threads cannot share a port for this kind of listener (Deno: TLS needs
+   * --unstable-net), or null when they can.
+   */
+  sharedPortProblem(tls: boolean): string | null;
   /**
    * Sends a request to an upstream: never follows redirects, streams both bodies, and (where the
    * runtime allows) does not decode the response body.

@@ -1,0 +1,287 @@
+/**
+ * Several server threads on one port, so that every core serves requests (one JavaScript thread
+ * uses one core; DESIGN.md fact 7). The main thread proves the port free, starts `workers`
+ * threads (lib/server_thread.ts), each running the whole app on its own SO_REUSEPORT listener,
+ * and the kernel spreads connections over them. What must be one for the whole process is
+ * carried between threads here:
+ *
+ * - the config: loaded and validated once, here (a generated certificate is generated once);
+ * - SIGHUP and SIGTERM: every thread reloads, or drains and stops;
+ * - failed-login throttling: every failure and success one thread records is applied by the
+ *   others, so the limits count all of a client's attempts wherever they land;
+ * - /metrics: the thread answering a scrape adds the other threads' counts.
+ *
+ * - verified credentials: a credential one thread verified is cached by all (one secret for
+ *   the cache keys), so a login costs one hash, not one per thread.
+ *
+ * Each thread polls the htpasswd and certificate files itself; only the first thread prints
+ * messages about the shared state (reloads, certificates, throttled clients).
+ */
+import { startApp } from "./app.ts";
+import { newCacheSecret } from "./auth.ts";
+import type { Config } from "./config.ts";
+import { InputError } from "./errors.ts";
+import type { MetricsSnapshot } from "./metrics.ts";
+import type { Runtime } from "./runtime/types.ts";
+import type { ThrottleEvent } from "./throttle.ts";
+
+/** A config as postMessage can carry it: URLs as strings. */
+export type WireConfig = Omit<Config, "routes"> & {
+  routes: (Omit<Config["routes"][number], "upstream"> & { upstream: string })[];
+};
+
+/** Messages from the main thread to a server thread. */
+export type ToThread =
+  | { type: "start"; index: number; config: WireConfig; cacheSecret: string }
+  | { type: "login"; key: string; encoded: string }
+  | { type: "reload" }
+  | { type: "throttle"; event: ThrottleEvent }
+  | { type: "snapshot?"; id: number }
+  | { type: "metrics"; id: number; snapshots: MetricsSnapshot[] }
+  | { type: "shutdown"; graceMs: number };
+
+/** Messages from a server thread to the main thread. */
+export type FromThread =
+  | { type: "started" }
+  | { type: "failed"; message: string; input: boolean }
+  | { type: "reloaded"; shutdownGraceSeconds: number }
+  | { type: "throttle"; event: ThrottleEvent }
+  | { type: "login"; key: string; encoded: string }
+  | { type: "metrics?"; id: number }
+  | { type: "snapshot"; id: number; snapshot: MetricsSnapshot }
+  | { type: "stopped" };
+
+/** Converts a loaded config for postMessage. */
+export function toWire(config: Config): WireConfig {
+  return { ...config, routes: config.routes.map((r) => ({ ...r, upstream: r.upstream.href })) };
+}
+
+/** The config a server thread received. */
+export function fromWire(wire: WireConfig): Config {
+  return { ...wire, routes: wire.routes.map((r) => ({ ...r, upstream: new URL(r.upstream) })) };
+}
+
+/** What main.ts runs: one app, or several server threads that act as one. */
+export interface Service {
+  /** How many server threads serve requests. */
+  readonly threads: number;
+  readonly url: string;
+  readonly config: Config;
+  reload(): Promise<void>;
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+/** How long a scrape waits for the other threads' counts before answering with what it has. */
+const SNAPSHOT_WAIT_MS = 1000;
+
+// The thread's module, next to this one when run from source; in a binary built by
+// `bun build --compile main.ts lib/server_thread.ts …` it sits at the same path under the root.
+const THREAD_URL = import.meta.url.endsWith("/workers.ts")
+  ? new URL("./server_thread.ts", import.meta.url).href
+  : new URL("./lib/server_thread.ts", import.meta.url).href;
+
+interface Thread {
+  worker: Worker;
+  readonly index: number;
+}
+
+/**
+ * The key under which the main thread waits for `thread`'s answer to a reload or a shutdown
+ * (negative, apart from the positive ids of snapshot requests): each thread has at most one of
+ * each outstanding.
+ */
+function threadKey(thread: Thread, answer: "reloaded" | "stopped"): number {
+  return -(thread.index + 1) - (answer === "stopped" ? 1000 : 0);
+}
+
+/**
+ * Starts `config.workers` server threads on `config.listen` and resolves once every one listens.
+ * Rejects (InputError for a bad htpasswd file) if any of them cannot start.
+ */
+export async function startWorkers(
+  config: Config,
+  runtime: Runtime,
+  log: (line: string) => void,
+): Promise<Service> {
+  const port = runtime.claimPort(config.listen.hostname, config.listen.port);
+  const resolved: Config = { ...config, listen: { ...config.listen, port } };
+  const group = new ThreadGroup(resolved, log);
+  await group.start(config.workers ?? 1);
+  return group;
+}
+
+class ThreadGroup implements Service {
+  #config: Config;
+  readonly #log: (line: string) => void;
+  readonly #threads: Thread[] = [];
+  #nextId = 1;
+  readonly #waiting = new Map<number, (message: FromThread) => void>();
+  #reloads = 0;
+  #stopping = false;
+  /** One for all threads, so a credential verified by one is cached by all. */
+  readonly #cacheSecret = newCacheSecret();
+
+  constructor(config: Config, log: (line: string) => void) {
+    this.#config = config;
+    this.#log = log;
+  }
+
+  get config(): Config {
+    return this.#config;
+  }
+
+  get threads(): number {
+    return this.#threads.length;
+  }
+
+  get url(): string {
+    const { hostname, port } = this.#config.listen;
+    const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+    return `${this.#config.tls ? "https" : "http"}://${host}:${port}`;
+  }
+
+  async start(count: number): Promise<void> {
+    const started = Array.from({ length: count }, (_, index) => this.#spawn(index));
+    const results = await Promise.all(started);
+    const failure = results.find((r) => r !== null);
+    if (failure) {
+      for (const t of this.#threads) t.worker.terminate();
+      throw failure.input ? new InputError(failure.message) : new Error(failure.message);
+    }
+  }
+
+  /** Starts thread `index`; resolves null once it listens, or with why it could not. */
+  #spawn(index: number): Promise<{ message: string; input: boolean } | null> {
+    const worker = new Worker(THREAD_URL, { type: "module" });
+    const thread: Thread = { worker, index };
+    this.#threads[index] = thread;
+    return new Promise((resolve) => {
+      worker.onmessage = (event: MessageEvent<FromThread>) => {
+        const message = event.data;
+        if (message.type === "started") resolve(null);
+        else if (message.type === "failed") resolve(message);
+        else this.#handle(thread, message);
+      };
+      worker.onerror = (event: ErrorEvent) => {
+        event.preventDefault();
+        resolve({ message: `server thread ${index + 1}: ${event.message}`, input: false });
+        this.#crashed(thread, event.message);
+      };
+      const start: ToThread = {
+        type: "start",
+        index,
+        config: toWire(this.#config),
+        cacheSecret: this.#cacheSecret,
+      };
+      worker.postMessage(start);
+    });
+  }
+
+  /** A thread died of an uncaught error: say so and start another in its place. */
+  #crashed(thread: Thread, why: string): void {
+    if (this.#stopping || this.#threads[thread.index] !== thread) return;
+    this.#log(`server thread ${thread.index + 1} failed (${why}); starting it again`);
+    thread.worker.terminate();
+    void this.#spawn(thread.index).then((failure) => {
+      if (failure) this.#log(`server thread ${thread.index + 1} did not start: ${failure.message}`);
+      else if (this.#reloads > 0) this.#send(this.#threads[thread.index], { type: "reload" });
+    });
+  }
+
+  #handle(from: Thread, message: FromThread): void {
+    switch (message.type) {
+      case "throttle":
+      case "login":
+        for (const t of this.#threads) if (t !== from) this.#send(t, message);
+        return;
+      case "metrics?":
+        void this.#snapshots(from).then((snapshots) =>
+          this.#send(from, { type: "metrics", id: message.id, snapshots })
+        );
+        return;
+      case "snapshot":
+        this.#waiting.get(message.id)?.(message);
+        return;
+      case "reloaded":
+      case "stopped":
+        this.#waiting.get(threadKey(from, message.type))?.(message);
+        return;
+    }
+  }
+
+  #send(thread: Thread, message: ToThread): void {
+    thread.worker.postMessage(message);
+  }
+
+  /** The counts of every thread but `except`, from those that answer in time. */
+  async #snapshots(except: Thread): Promise<MetricsSnapshot[]> {
+    const asked = this.#threads.filter((t) => t !== except).map((t) => {
+      const id = this.#nextId++;
+      return this.#reply(id, SNAPSHOT_WAIT_MS, () => this.#send(t, { type: "snapshot?", id }));
+    });
+    const answers = await Promise.all(asked);
+    return answers.flatMap((a) => a?.type === "snapshot" ? [a.snapshot] : []);
+  }
+
+  /** Sends with `send` and resolves with the message answering `id`, or null after `ms`. */
+  #reply(id: number, ms: number, send: () => void): Promise<FromThread | null> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#waiting.delete(id);
+        resolve(null);
+      }, ms);
+      this.#waiting.set(id, (message) => {
+        clearTimeout(timer);
+        this.#waiting.delete(id);
+        resolve(message);
+      });
+      send();
+    });
+  }
+
+  /** Every thread reloads the config file (SIGHUP); resolves when all have. */
+  async reload(): Promise<void> {
+    this.#reloads++;
+    const acks = this.#threads.map((t) =>
+      this.#reply(threadKey(t, "reloaded"), 60_000, () => this.#send(t, { type: "reload" }))
+    );
+    const first = (await Promise.all(acks))[0];
+    if (first?.type === "reloaded") {
+      this.#config = { ...this.#config, shutdownGraceSeconds: first.shutdownGraceSeconds };
+    }
+  }
+
+  /** Every thread stops accepting and drains for up to `graceMs`; then they are ended. */
+  async shutdown(graceMs = this.#config.shutdownGraceSeconds * 1000): Promise<void> {
+    this.#stopping = true;
+    const stopped = this.#threads.map((t) =>
+      this.#reply(
+        threadKey(t, "stopped"),
+        graceMs + 5000,
+        () => this.#send(t, { type: "shutdown", graceMs }),
+      )
+    );
+    await Promise.all(stopped);
+    for (const t of this.#threads) t.worker.terminate();
+  }
+}
+
+/**
+ * Serves `config`: in this thread when it asks for one worker, else in `config.workers` server
+ * threads (or in this thread, saying why, where the runtime cannot share the port).
+ */
+export async function startService(
+  config: Config,
+  runtime: Runtime,
+  log: (line: string) => void,
+): Promise<Service> {
+  const count = config.workers ?? 1;
+  const alone = async () => Object.assign(await startApp(config, runtime, log), { threads: 1 });
+  if (count <= 1) return await alone();
+  const problem = runtime.sharedPortProblem(config.tls !== null);
+  if (problem) {
+    log(`workers: ${problem}; serving from one thread`);
+    return await alone();
+  }
+  return await startWorkers(config, runtime, log);
+}

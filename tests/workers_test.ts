@@ -1,0 +1,142 @@
+/**
+ * `"workers": N`: N server threads share the port, and to clients and operators they act as one
+ * promgate — metrics, throttling, the credential cache and reloads cover every thread. Each
+ * request here goes on a new connection, so the kernel spreads them over the threads.
+ */
+import { assert, assertEquals, assertMatch } from "./_assert.ts";
+import { needs, runPromgate, startUpstream } from "./_util.ts";
+import { rawGet, secretBasic, startGate } from "./security/_helpers.ts";
+
+const PASSWORD = "workers-pw-7";
+const THREADS = 2;
+
+/** `count` requests, one connection each, in order; their statuses. */
+async function statuses(port: number, count: number, target: string, auth?: string) {
+  const out: number[] = [];
+  for (let i = 0; i < count; i++) {
+    out.push(
+      (await rawGet(port, target, { headers: auth ? [`Authorization: ${auth}`] : [] }))
+        .status,
+    );
+  }
+  return out;
+}
+
+/** The value of the metric line that starts with `prefix` in a fresh scrape. */
+async function metric(port: number, prefix: string): Promise<number> {
+  const scrape = await rawGet(port, "/metrics");
+  const line = scrape.body.split("\n").find((l) => l.startsWith(prefix));
+  return line ? Number(line.slice(line.lastIndexOf(" ") + 1)) : 0;
+}
+
+function startOk() {
+  return startUpstream(() => new Response("ok\n"));
+}
+
+Deno.test({
+  ...needs("htpasswd"),
+  name: "with workers: 2, every scrape counts the requests and logins of all threads",
+  async fn() {
+    const upstream = startOk();
+    const gate = await startGate({ admin: PASSWORD }, [
+      { path: "/up/", upstream: `${upstream.url}/` },
+    ], { workers: THREADS, metrics: { path: "/metrics", auth: false }, accessLog: false });
+    try {
+      assertMatch(gate.stderr(), new RegExp(`${THREADS} server threads`));
+      const auth = secretBasic("admin", PASSWORD);
+      assertEquals(await statuses(gate.port, 20, "/up/x", auth), Array(20).fill(200));
+      // Five scrapes on new connections: whichever thread answers, it counts all 20.
+      for (let i = 0; i < 5; i++) {
+        const total = await metric(gate.port, 'promgate_requests_total{route="/up/"');
+        assertEquals(total, 20, `scrape ${i + 1}`);
+      }
+      // One hash for the credential, whichever thread saw it first: the others cached it.
+      assertEquals(await metric(gate.port, 'promgate_auth_cache_total{result="miss"}'), 1);
+      assertEquals(await metric(gate.port, 'promgate_auth_cache_total{result="hit"}'), 19);
+    } finally {
+      await gate.close();
+      await upstream.close();
+    }
+  },
+});
+
+Deno.test({
+  ...needs("htpasswd"),
+  name: "with workers: 2, a client is throttled after 5 failures wherever they landed",
+  async fn() {
+    const upstream = startOk();
+    const gate = await startGate({ admin: PASSWORD }, [
+      { path: "/up/", upstream: `${upstream.url}/` },
+    ], { workers: THREADS, accessLog: false });
+    try {
+      const wrong = secretBasic("admin", "workers-wrong-pw");
+      const seen = await statuses(gate.port, 9, "/up/x", wrong);
+      assertEquals(seen.slice(0, 5), Array(5).fill(401), seen.join());
+      // The 6th may reach a thread a fraction of a millisecond before the 5th failure does.
+      assertEquals(seen.slice(6), Array(3).fill(429), seen.join());
+      assertEquals(
+        gate.stderr().match(/login throttled: client 127\.0\.0\.1 waits 1 s/g)?.length,
+        1,
+        "one thread speaks for all",
+      );
+    } finally {
+      await gate.close();
+      await upstream.close();
+    }
+  },
+});
+
+Deno.test({
+  ...needs("htpasswd"),
+  name: "with workers: 2, SIGHUP gives every thread the new routes",
+  async fn() {
+    const upstream = startOk();
+    const routes = [{ path: "/up/", upstream: `${upstream.url}/` }];
+    const gate = await startGate({ admin: PASSWORD }, routes, {
+      workers: THREADS,
+      accessLog: false,
+    });
+    try {
+      const auth = secretBasic("admin", PASSWORD);
+      assertEquals(await statuses(gate.port, 6, "/new/x", auth), Array(6).fill(404));
+      const config = JSON.parse(await Deno.readTextFile(`${gate.dir}/config.json`));
+      config.routes.push({ path: "/new/", upstream: `${upstream.url}/` });
+      await Deno.writeTextFile(`${gate.dir}/config.json`, JSON.stringify(config));
+      Deno.kill(gate.pid, "SIGHUP");
+      const deadline = Date.now() + 10_000;
+      while (!/reload: config .*2 routes/.test(gate.stderr()) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assertMatch(gate.stderr(), /reload: config .*: 2 routes/);
+      // The main thread says "reloaded" only once every thread has: no 404 from a late one.
+      await new Promise((r) => setTimeout(r, 200));
+      assertEquals(await statuses(gate.port, 10, "/new/x", auth), Array(10).fill(200));
+      assertEquals(gate.stderr().match(/reload: config /g)?.length, 1, "one thread speaks for all");
+    } finally {
+      await gate.close();
+      await upstream.close();
+    }
+  },
+});
+
+Deno.test({
+  ...needs("htpasswd"),
+  name: "with workers: 2, a second promgate on the same port is refused, not let in to share",
+  async fn() {
+    const upstream = startOk();
+    const gate = await startGate({ admin: PASSWORD }, [
+      { path: "/up/", upstream: `${upstream.url}/` },
+    ], { workers: THREADS, accessLog: false });
+    try {
+      const config = JSON.parse(await Deno.readTextFile(`${gate.dir}/config.json`));
+      config.listen.port = gate.port;
+      await Deno.writeTextFile(`${gate.dir}/second.json`, JSON.stringify(config));
+      const second = await runPromgate(["--config", `${gate.dir}/second.json`]);
+      assertEquals(second.code, 1, second.stderr);
+      assert(/in use|address already in use/i.test(second.stderr), second.stderr);
+    } finally {
+      await gate.close();
+      await upstream.close();
+    }
+  },
+});
