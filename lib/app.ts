@@ -8,7 +8,9 @@
  */
 import { type AccessLog, NO_ACCESS_LOG, openAccessLog } from "./access_log.ts";
 import { Authenticator } from "./auth.ts";
-import { type Config, loadConfig, readTlsFiles, type TlsConfig } from "./config.ts";
+// Types only: the config module (zod, certificate generation) would cost each server thread
+// ~25 MB; the caller passes the loaders (see ConfigLoaders).
+import type { Config, TlsConfig } from "./config.ts";
 import { type FileWatcher, watchFiles } from "./file_watch.ts";
 import { createHandler, type HandlerState } from "./handler.ts";
 import { loadHtpasswd, type Users } from "./htpasswd.ts";
@@ -60,6 +62,16 @@ export interface ThreadLink {
   publishLogin(key: string, encoded: string): void;
   /** Registers the receiver of the other threads' verified credentials. */
   onLogin(remember: (key: string, encoded: string) => void): void;
+  /**
+   * Whether this thread watches the htpasswd and certificate files. One thread does, and tells
+   * the others what changed, so that all switch within milliseconds of each other instead of
+   * up to a polling interval apart.
+   */
+  readonly watchesFiles: boolean;
+  /** Tells the other threads which watched files changed. */
+  publishFilesChanged(changed: string[]): void;
+  /** Registers the receiver of the watching thread's file changes. */
+  onFilesChanged(reload: (changed: string[]) => void): void;
 }
 
 /** How the app runs: alone (the defaults) or as one of several server threads. */
@@ -76,16 +88,26 @@ export interface AppOptions {
   readonly link?: ThreadLink;
 }
 
+/**
+ * How the app reads its config and certificate again (reloads): lib/config.ts's functions in the
+ * main thread; in a server thread, the main thread does it (so all threads serve the same).
+ */
+export interface ConfigLoaders {
+  loadConfig(file: string): Promise<Config>;
+  readTlsFiles(certFile: string, keyFile: string): Promise<TlsConfig>;
+}
+
 /** Loads the users and starts serving `config`. Throws InputError for a bad htpasswd file. */
 export async function startApp(
   config: Config,
   runtime: Runtime,
   log: Logger,
+  loaders: ConfigLoaders,
   options: AppOptions = {},
 ): Promise<App> {
   const verifier = createVerifier({ verifyBcrypt: runtime.verifyBcrypt });
   const users = await usersFor(config);
-  const live = new LiveApp(config, users, runtime, verifier, log, options);
+  const live = new LiveApp(config, users, runtime, verifier, log, { ...options, loaders });
   await live.start(options.pollMs);
   return live;
 }
@@ -108,7 +130,7 @@ class LiveApp implements App {
   readonly #log: Logger;
   /** State-change messages; see AppOptions.notice. */
   readonly #notice: Logger;
-  readonly #options: AppOptions;
+  readonly #options: AppOptions & { loaders: ConfigLoaders };
   #throttle: Throttle | null = null;
   readonly #accessLog: SwitchableAccessLog;
   /** One set of counters for the process's life, across reloads. */
@@ -131,7 +153,7 @@ class LiveApp implements App {
     runtime: Runtime,
     verifier: PasswordVerifier,
     log: Logger,
-    options: AppOptions,
+    options: AppOptions & { loaders: ConfigLoaders },
   ) {
     this.#runtime = runtime;
     this.#verifier = verifier;
@@ -140,6 +162,7 @@ class LiveApp implements App {
     this.#options = options;
     options.link?.onThrottle((event) => this.#throttle?.apply(event));
     options.link?.onLogin((key, encoded) => this.#state.authenticator?.remember(key, encoded));
+    options.link?.onFilesChanged((changed) => void this.#filesChanged(changed));
     this.#accessLog = new SwitchableAccessLog(openLog(config));
     this.#metrics = new Metrics({
       version: VERSION,
@@ -190,9 +213,14 @@ class LiveApp implements App {
           `(SHA-256 fingerprint ${generated.fingerprint})`,
       );
     }
+    const link = this.#options.link;
+    if (link && !link.watchesFiles) return;
     this.#watcher = await watchFiles(
       this.#watchedFiles(),
-      (changed) => this.#filesChanged(changed),
+      (changed) => {
+        link?.publishFilesChanged(changed);
+        return this.#filesChanged(changed);
+      },
       pollMs,
     );
   }
@@ -287,7 +315,7 @@ class LiveApp implements App {
     if (!current?.certFile || !current.keyFile) return;
     let next: TlsConfig;
     try {
-      next = await readTlsFiles(current.certFile, current.keyFile);
+      next = await this.#options.loaders.readTlsFiles(current.certFile, current.keyFile);
     } catch (error) {
       this.#notice(`reload: kept the previous certificate: ${oneLine(error)}`);
       return;
@@ -304,7 +332,7 @@ class LiveApp implements App {
     let loaded: Config;
     let users: Users | null;
     try {
-      loaded = await loadConfig(current.file);
+      loaded = await this.#options.loaders.loadConfig(current.file);
       users = await usersFor(loaded);
     } catch (error) {
       this.#notice(`reload: kept the previous config; the new one does not load:`);

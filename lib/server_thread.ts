@@ -3,10 +3,11 @@
  * port, with the config the main thread loaded, and answers the main thread's messages.
  */
 import { type App, startApp, type ThreadLink } from "./app.ts";
+import type { Config, TlsConfig } from "./config.ts";
 import { InputError } from "./errors.ts";
 import type { MetricsSnapshot } from "./metrics.ts";
 import { currentRuntime } from "./runtime/mod.ts";
-import { type FromThread, fromWire, type ToThread } from "./workers.ts";
+import { type FromThread, fromWire, type ToThread } from "./thread_messages.ts";
 
 interface ThreadScope {
   onmessage: ((event: MessageEvent<ToThread>) => void) | null;
@@ -18,14 +19,34 @@ const send = (message: FromThread) => scope.postMessage(message);
 const log = (line: string) => console.error(`promgate: ${line}`);
 
 let app: App | null = null;
+/** The config of the reload under way, as the main thread loaded it (or why it did not load). */
+let reloaded: Promise<Config> = Promise.reject(new Error("no reload under way"));
+reloaded.catch(() => {});
 let applyThrottle: Parameters<ThreadLink["onThrottle"]>[0] = () => {};
 let applyLogin: Parameters<ThreadLink["onLogin"]>[0] = () => {};
+let applyFiles: Parameters<ThreadLink["onFilesChanged"]>[0] = () => {};
 let nextId = 1;
 const scrapes = new Map<number, (snapshots: MetricsSnapshot[]) => void>();
+const certificates = new Map<number, (answer: Extract<ToThread, { type: "tls" }>) => void>();
+
+/** The main thread reads changed certificate files, with lib/config.ts's checks. */
+function readTlsFiles(certFile: string, keyFile: string): Promise<TlsConfig> {
+  return new Promise((resolve, reject) => {
+    const id = nextId++;
+    certificates.set(id, (answer) => {
+      if (answer.tls) resolve(answer.tls);
+      else reject(new InputError(answer.error ?? "the certificate does not load"));
+    });
+    send({ type: "tls?", id, certFile, keyFile });
+  });
+}
 
 /** The link to the other threads; its cache secret arrives with the start message. */
-const linkWith = (cacheSecret: string): ThreadLink => ({
+const linkWith = (cacheSecret: string, index: number): ThreadLink => ({
   cacheSecret,
+  watchesFiles: index === 0,
+  publishFilesChanged: (changed) => send({ type: "files", changed }),
+  onFilesChanged: (reload) => applyFiles = reload,
   publishLogin: (key, encoded) => send({ type: "login", key, encoded }),
   onLogin: (remember) => applyLogin = remember,
   publishThrottle: (event) => send({ type: "throttle", event }),
@@ -40,11 +61,12 @@ const linkWith = (cacheSecret: string): ThreadLink => ({
 
 async function start(index: number, message: Extract<ToThread, { type: "start" }>) {
   try {
-    app = await startApp(fromWire(message.config), await currentRuntime(), log, {
+    const loaders = { loadConfig: () => reloaded, readTlsFiles };
+    app = await startApp(fromWire(message.config), await currentRuntime(), log, loaders, {
       sharedPort: true,
       // The first thread speaks for all: they load the same files and apply the same changes.
       notice: index === 0 ? log : () => {},
-      link: linkWith(message.cacheSecret),
+      link: linkWith(message.cacheSecret, index),
     });
     send({ type: "started" });
   } catch (error) {
@@ -59,6 +81,10 @@ scope.onmessage = async (event) => {
     case "start":
       return await start(message.index, message);
     case "reload":
+      reloaded = message.config
+        ? Promise.resolve(fromWire(message.config))
+        : Promise.reject(new InputError(message.error ?? "the config does not load"));
+      reloaded.catch(() => {}); // read by app.reload(), which reports it
       await app?.reload();
       return send({
         type: "reloaded",
@@ -68,8 +94,14 @@ scope.onmessage = async (event) => {
       return applyThrottle(message.event);
     case "login":
       return applyLogin(message.key, message.encoded);
+    case "files":
+      return applyFiles(message.changed);
     case "snapshot?":
       if (app) send({ type: "snapshot", id: message.id, snapshot: app.metricsSnapshot() });
+      return;
+    case "tls":
+      certificates.get(message.id)?.(message);
+      certificates.delete(message.id);
       return;
     case "metrics":
       scrapes.get(message.id)?.(message.snapshots);

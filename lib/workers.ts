@@ -14,52 +14,19 @@
  * - verified credentials: a credential one thread verified is cached by all (one secret for
  *   the cache keys), so a login costs one hash, not one per thread.
  *
- * Each thread polls the htpasswd and certificate files itself; only the first thread prints
- * messages about the shared state (reloads, certificates, throttled clients).
+ * - file changes: the first thread polls the htpasswd and certificate files and tells the
+ *   others what changed; each then loads them.
+ *
+ * Only the first thread prints messages about the shared state (reloads, certificates,
+ * throttled clients).
  */
 import { startApp } from "./app.ts";
 import { newCacheSecret } from "./auth.ts";
-import type { Config } from "./config.ts";
+import { type Config, loadConfig, readTlsFiles } from "./config.ts";
 import { InputError } from "./errors.ts";
 import type { MetricsSnapshot } from "./metrics.ts";
 import type { Runtime } from "./runtime/types.ts";
-import type { ThrottleEvent } from "./throttle.ts";
-
-/** A config as postMessage can carry it: URLs as strings. */
-export type WireConfig = Omit<Config, "routes"> & {
-  routes: (Omit<Config["routes"][number], "upstream"> & { upstream: string })[];
-};
-
-/** Messages from the main thread to a server thread. */
-export type ToThread =
-  | { type: "start"; index: number; config: WireConfig; cacheSecret: string }
-  | { type: "login"; key: string; encoded: string }
-  | { type: "reload" }
-  | { type: "throttle"; event: ThrottleEvent }
-  | { type: "snapshot?"; id: number }
-  | { type: "metrics"; id: number; snapshots: MetricsSnapshot[] }
-  | { type: "shutdown"; graceMs: number };
-
-/** Messages from a server thread to the main thread. */
-export type FromThread =
-  | { type: "started" }
-  | { type: "failed"; message: string; input: boolean }
-  | { type: "reloaded"; shutdownGraceSeconds: number }
-  | { type: "throttle"; event: ThrottleEvent }
-  | { type: "login"; key: string; encoded: string }
-  | { type: "metrics?"; id: number }
-  | { type: "snapshot"; id: number; snapshot: MetricsSnapshot }
-  | { type: "stopped" };
-
-/** Converts a loaded config for postMessage. */
-export function toWire(config: Config): WireConfig {
-  return { ...config, routes: config.routes.map((r) => ({ ...r, upstream: r.upstream.href })) };
-}
-
-/** The config a server thread received. */
-export function fromWire(wire: WireConfig): Config {
-  return { ...wire, routes: wire.routes.map((r) => ({ ...r, upstream: new URL(r.upstream) })) };
-}
+import { type FromThread, type ToThread, toWire } from "./thread_messages.ts";
 
 /** What main.ts runs: one app, or several server threads that act as one. */
 export interface Service {
@@ -116,7 +83,8 @@ class ThreadGroup implements Service {
   readonly #threads: Thread[] = [];
   #nextId = 1;
   readonly #waiting = new Map<number, (message: FromThread) => void>();
-  #reloads = 0;
+  /** The last reload sent, for a thread started again after it. */
+  #lastReload: ToThread | null = null;
   #stopping = false;
   /** One for all threads, so a credential verified by one is cached by all. */
   readonly #cacheSecret = newCacheSecret();
@@ -184,14 +152,22 @@ class ThreadGroup implements Service {
     thread.worker.terminate();
     void this.#spawn(thread.index).then((failure) => {
       if (failure) this.#log(`server thread ${thread.index + 1} did not start: ${failure.message}`);
-      else if (this.#reloads > 0) this.#send(this.#threads[thread.index], { type: "reload" });
+      else if (this.#lastReload) this.#send(this.#threads[thread.index], this.#lastReload);
     });
   }
 
   #handle(from: Thread, message: FromThread): void {
     switch (message.type) {
+      case "tls?":
+        void readTlsFiles(message.certFile, message.keyFile).then(
+          (tls) => this.#send(from, { type: "tls", id: message.id, tls, error: null }),
+          (error) =>
+            this.#send(from, { type: "tls", id: message.id, tls: null, error: errorText(error) }),
+        );
+        return;
       case "throttle":
       case "login":
+      case "files":
         for (const t of this.#threads) if (t !== from) this.#send(t, message);
         return;
       case "metrics?":
@@ -239,11 +215,21 @@ class ThreadGroup implements Service {
     });
   }
 
-  /** Every thread reloads the config file (SIGHUP); resolves when all have. */
+  /**
+   * Loads the config file again (SIGHUP) and has every thread apply it, or report why it does not
+   * load; resolves when all have.
+   */
   async reload(): Promise<void> {
-    this.#reloads++;
+    let message: ToThread;
+    try {
+      const loaded = await loadConfig(this.#config.file);
+      message = { type: "reload", config: toWire(loaded), error: null };
+    } catch (error) {
+      message = { type: "reload", config: null, error: errorText(error) };
+    }
+    this.#lastReload = message;
     const acks = this.#threads.map((t) =>
-      this.#reply(threadKey(t, "reloaded"), 60_000, () => this.#send(t, { type: "reload" }))
+      this.#reply(threadKey(t, "reloaded"), 60_000, () => this.#send(t, message))
     );
     const first = (await Promise.all(acks))[0];
     if (first?.type === "reloaded") {
@@ -276,7 +262,9 @@ export async function startService(
   log: (line: string) => void,
 ): Promise<Service> {
   const count = config.workers ?? 1;
-  const alone = async () => Object.assign(await startApp(config, runtime, log), { threads: 1 });
+  const loaders = { loadConfig, readTlsFiles };
+  const alone = async () =>
+    Object.assign(await startApp(config, runtime, log, loaders), { threads: 1 });
   if (count <= 1) return await alone();
   const problem = runtime.sharedPortProblem(config.tls !== null);
   if (problem) {
@@ -284,4 +272,8 @@ export async function startService(
     return await alone();
   }
   return await startWorkers(config, runtime, log);
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
