@@ -6,8 +6,11 @@
 import { portOpen, type Proc, type ProcessGroup, waitReady } from "./process.ts";
 
 /** The proxies compared, in the order they run. */
-export const PROXIES = ["nginx", "caddy", "promgate"] as const;
+export const PROXIES = ["nginx", "caddy", "promgate", "promgate-bun"] as const;
 export type ProxyName = typeof PROXIES[number] | "promgate-http";
+
+/** Bun as `deno task tools:bun` installs it (the runtime of the `deno task compile` binary). */
+export const BUN = ".tools/node_modules/.bin/bun";
 
 /** The users in the shared htpasswd file. */
 export type UserKind = "bcrypt" | "apr1";
@@ -151,8 +154,14 @@ https://127.0.0.1:${port} {
  * promgate with the shared certificate; with `plain`, the same over plain HTTP (name
  * "promgate-http"), for scenario 4's TLS-against-plain comparison.
  */
-export async function startPromgate(s: Setup, port: number, plain = false): Promise<Target> {
-  const d = `${s.dir}/promgate${plain ? "-http" : ""}`;
+export async function startPromgate(
+  s: Setup,
+  port: number,
+  plain = false,
+  runtime: "deno" | "bun" = "deno",
+): Promise<Target> {
+  const name = plain ? "promgate-http" : runtime === "bun" ? "promgate-bun" : "promgate";
+  const d = `${s.dir}/${name}`;
   await Deno.mkdir(d, { recursive: true });
   const config = {
     listen: { hostname: "127.0.0.1", port },
@@ -166,27 +175,34 @@ export async function startPromgate(s: Setup, port: number, plain = false): Prom
   };
   const path = `${d}/config.json`;
   await Deno.writeTextFile(path, JSON.stringify(config, null, 2) + "\n");
-  // The flags of deno.json's start task; the Deno running the bench runs promgate too.
-  const proc = await s.group.start("promgate", Deno.execPath(), [
-    "run",
-    "-A",
-    "--unstable-no-legacy-abort",
-    "--unstable-net",
-    "--v8-flags=--max-semi-space-size=1",
-    `${s.repoDir}/main.ts`,
-    "--config",
-    path,
-  ], { cwd: s.repoDir });
+  // Deno: the flags of deno.json's start task, with the Deno running the bench. Bun: what the
+  // binary of `deno task compile` runs.
+  const [program, args] = runtime === "bun"
+    ? [`${s.repoDir}/${BUN}`, [`${s.repoDir}/main.ts`, "--config", path]]
+    : [Deno.execPath(), [
+      "run",
+      "-A",
+      "--unstable-no-legacy-abort",
+      "--unstable-net",
+      "--v8-flags=--max-semi-space-size=1",
+      `${s.repoDir}/main.ts`,
+      "--config",
+      path,
+    ]];
+  const proc = await s.group.start(name, program, args, { cwd: s.repoDir });
   await waitReady(proc, () => httpsReady(port), 60_000);
   return {
-    name: plain ? "promgate-http" : "promgate",
+    name,
     baseUrl: `${plain ? "http" : "https"}://127.0.0.1:${port}`,
     proc,
     users: ["bcrypt", "apr1"],
     description: plain
       ? "promgate-http: the same promgate without tls (plain HTTP), scenario 4 only"
+      : runtime === "bun"
+      ? "promgate-bun: bun main.ts (Bun 1.4.5, the runtime of the deno task compile binary), " +
+        "accessLog false, workers auto"
       : "promgate: deno run -A --unstable-no-legacy-abort --unstable-net " +
-        "--v8-flags=--max-semi-space-size=1 main.ts, accessLog false",
+        "--v8-flags=--max-semi-space-size=1 main.ts, accessLog false, workers auto",
   };
 }
 

@@ -128,7 +128,7 @@ export function renderTable(rows: Row[], scenarioNotes: Record<number, string>):
     out.push(`  ${head}`);
     out.push(`  ${"-".repeat(head.length + 6)}`);
     for (const r of block) {
-      const isP = r.server === "promgate" && !r.failed;
+      const isP = (r.server === "promgate" || r.server === "promgate-bun") && !r.failed;
       const cells = [
         pad(r.case, 16),
         pad(r.server, 13),
@@ -181,7 +181,7 @@ export function renderTable(rows: Row[], scenarioNotes: Record<number, string>):
 }
 
 /** Checks the issue's targets against the rows. A target whose rows are missing is skipped. */
-export function checkTargets(rows: Row[]): TargetCheck[] {
+function checksFor(rows: Row[], P: string): TargetCheck[] {
   const checks: TargetCheck[] = [];
   const find = (s: number, c: string, server: string, user: string) =>
     rows.find((r) =>
@@ -230,56 +230,56 @@ export function checkTargets(rows: Row[]): TargetCheck[] {
   };
 
   for (const proto of ["h1", "h2"]) {
-    const pB = find(1, proto, "promgate", "bcrypt");
-    const pA = find(1, proto, "promgate", "apr1");
+    const pB = find(1, proto, P, "bcrypt");
+    const pA = find(1, proto, P, "apr1");
     const nA = find(1, proto, "nginx", "apr1");
     const nB = find(1, proto, "nginx", "bcrypt");
     const cB = find(1, proto, "caddy", "bcrypt");
     atLeast(
       1,
-      `S1 ${proto}: req/s promgate(bcrypt) >= 1.0x Caddy(bcrypt)`,
+      `S1 ${proto}: req/s ${P}(bcrypt) >= 1.0x Caddy(bcrypt)`,
       ratio(pB, cB, "reqPerSec"),
       1.0,
     );
     atLeast(
       1,
-      `S1 ${proto}: req/s promgate(apr1) >= 1.5x nginx(apr1)`,
+      `S1 ${proto}: req/s ${P}(apr1) >= 1.5x nginx(apr1)`,
       ratio(pA, nA, "reqPerSec"),
       1.5,
     );
-    atMost(1, `S1 ${proto}: p99 promgate(apr1) <= nginx(apr1)`, ratio(pA, nA, "p99Ms"), 1, "x");
-    atMost(1, `S1 ${proto}: p99 promgate(bcrypt) <= nginx(apr1)`, ratio(pB, nA, "p99Ms"), 1, "x");
+    atMost(1, `S1 ${proto}: p99 ${P}(apr1) <= nginx(apr1)`, ratio(pA, nA, "p99Ms"), 1, "x");
+    atMost(1, `S1 ${proto}: p99 ${P}(bcrypt) <= nginx(apr1)`, ratio(pB, nA, "p99Ms"), 1, "x");
     atLeast(
       1,
-      `S1 ${proto}: req/s promgate(bcrypt) >= 100x nginx(bcrypt)`,
+      `S1 ${proto}: req/s ${P}(bcrypt) >= 100x nginx(bcrypt)`,
       ratio(pB, nB, "reqPerSec"),
       100,
     );
   }
-  const attacked = find(2, "h1 under attack", "promgate", "bcrypt");
+  const attacked = find(2, "h1 under attack", P, "bcrypt");
   if (attacked && attacked.reqPerSec === 0) {
     checks.push({
       scenario: 2,
-      text: "S2: valid users' p99 < 50 ms during the attack (promgate)",
+      text: `S2: valid users' p99 < 50 ms during the attack (${P})`,
       measured: "no answer",
       pass: false,
       gap: "no valid request was answered during the measurement",
     });
   }
-  atMost(2, "S2: valid users' p99 < 50 ms during the attack (promgate)", attacked?.p99Ms, 50, "ms");
+  atMost(2, `S2: valid users' p99 < 50 ms during the attack (${P})`, attacked?.p99Ms, 50, "ms");
   for (const c of ["download", "upload"]) {
     const p = rows.find((r) =>
-      r.scenario === 3 && r.case.startsWith(c) && r.server === "promgate" && !r.failed
+      r.scenario === 3 && r.case.startsWith(c) && r.server === P && !r.failed
     );
     const n = rows.find((r) =>
       r.scenario === 3 && r.case.startsWith(c) && r.server === "nginx" && !r.failed
     );
-    atLeast(3, `S3 ${c}: MB/s promgate >= 0.8x nginx`, ratio(p, n, "mbPerSec"), 0.8);
-    atMost(3, `S3 ${c}: promgate peak RSS < 150 MB`, p?.rssMB, 150, "MB");
+    atLeast(3, `S3 ${c}: MB/s ${P} >= 0.8x nginx`, ratio(p, n, "mbPerSec"), 0.8);
+    atMost(3, `S3 ${c}: ${P} peak RSS < 150 MB`, p?.rssMB, 150, "MB");
     if (p?.exact !== undefined) {
       checks.push({
         scenario: 3,
-        text: `S3 ${c}: promgate byte-exact`,
+        text: `S3 ${c}: ${P} byte-exact`,
         measured: p.exact ? "yes" : "no",
         pass: p.exact,
         gap: p.exact ? "" : "bytes differ",
@@ -287,20 +287,26 @@ export function checkTargets(rows: Row[]): TargetCheck[] {
     }
   }
   for (const c of ["h1 chunked", "h1 4 KiB"]) {
-    const p4 = find(4, c, "promgate", "apr1");
+    const p4 = find(4, c, P, "apr1");
     const n4 = find(4, c, "nginx", "apr1");
-    atMost(4, `S4 ${c}: p50 promgate(apr1) <= 2x nginx(apr1)`, ratio(p4, n4, "p50Ms"), 2, "x");
-    atMost(4, `S4 ${c}: promgate p99 < 40 ms (no 44 ms delayed-ACK stall)`, p4?.p99Ms, 40, "ms");
-    const plain = find(4, c, "promgate-http", "apr1");
+    atMost(4, `S4 ${c}: p50 ${P}(apr1) <= 2x nginx(apr1)`, ratio(p4, n4, "p50Ms"), 2, "x");
+    atMost(4, `S4 ${c}: ${P} p99 < 40 ms (no 44 ms delayed-ACK stall)`, p4?.p99Ms, 40, "ms");
+    const plain = P === "promgate" ? find(4, c, "promgate-http", "apr1") : undefined;
     atMost(
       4,
-      `S4 ${c}: p50 promgate TLS <= 2x promgate plain HTTP`,
+      `S4 ${c}: p50 ${P} TLS <= 2x promgate plain HTTP`,
       ratio(p4, plain, "p50Ms"),
       2,
       "x",
     );
   }
   return checks;
+}
+
+/** The issue's targets, checked for promgate on Deno and, when measured, on Bun. */
+export function checkTargets(rows: Row[]): TargetCheck[] {
+  const variants = ["promgate", "promgate-bun"].filter((p) => rows.some((r) => r.server === p));
+  return variants.flatMap((p) => checksFor(rows, p));
 }
 
 /** The targets as text lines. */

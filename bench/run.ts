@@ -1,7 +1,7 @@
 /**
  * promgate's benchmark against nginx and Caddy, measured in one run on one machine:
  *
- *   deno task bench [--quick] [--only 1,2,3,4] [--duration S] [--proxies nginx,caddy,promgate] [--keep]
+ *   deno task bench [--quick] [--only 1,2,3,4] [--duration S] [--proxies nginx,caddy,promgate,promgate-bun] [--keep]
  *
  * Starts Debian prometheus and bench/upstream.ts on 127.0.0.1, then each proxy in turn with the same
  * certificate, htpasswd users and routes, drives it with wrk (HTTP/1.1), h2load (HTTP/2) and curl,
@@ -47,7 +47,7 @@ const USAGE = `Usage: deno task bench [options]
   --quick             2 s per measurement, smaller bodies in scenario 3 (256 MiB / 64 MiB)
   --duration S        seconds per measurement (default 5; --quick: 2)
   --only LIST         scenarios to run, e.g. "1" or "2,4" (1 small, 2 attack, 3 big bodies, 4 chunked)
-  --proxies LIST      servers to compare (default nginx,caddy,promgate)
+  --proxies LIST      servers to compare (default nginx,caddy,promgate,promgate-bun)
   --wait-quiet S      before each measurement, wait up to S seconds for other work on the machine
                       to use < 10% of the CPUs (the table shows how much it used in any case)
   --keep              keep the temporary directory (configs, logs) and print its path
@@ -791,7 +791,12 @@ async function main(): Promise<number> {
             ? await startNginx(bench.setup, port)
             : name === "caddy"
             ? await startCaddy(bench.setup, port)
-            : await startPromgate(bench.setup, port);
+            : await startPromgate(
+              bench.setup,
+              port,
+              false,
+              name === "promgate-bun" ? "bun" : "deno",
+            );
           if (!descriptions.includes(target.description)) descriptions.push(target.description);
           await bench.sanity(target);
           if (scenario === 1) await bench.scenario1(target);
