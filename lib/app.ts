@@ -45,6 +45,12 @@ export interface App {
   metricsSnapshot(): MetricsSnapshot;
 }
 
+/** The base URL of a server on `hostname`:`port`, e.g. "https://127.0.0.1:12321". */
+export function baseUrl(hostname: string, port: number, tls: boolean): string {
+  const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+  return `${tls ? "https" : "http"}://${host}:${port}`;
+}
+
 /** Where promgate's own messages (not access-log lines) go. */
 export type Logger = (line: string) => void;
 
@@ -86,6 +92,8 @@ export interface AppOptions {
    */
   readonly notice?: Logger;
   readonly link?: ThreadLink;
+  /** Checks passwords; default: a verifier of this thread's own (closed on shutdown). */
+  readonly verifier?: PasswordVerifier;
 }
 
 /**
@@ -105,7 +113,7 @@ export async function startApp(
   loaders: ConfigLoaders,
   options: AppOptions = {},
 ): Promise<App> {
-  const verifier = createVerifier({ verifyBcrypt: runtime.verifyBcrypt });
+  const verifier = options.verifier ?? createVerifier({ verifyBcrypt: runtime.verifyBcrypt });
   const users = await usersFor(config);
   const live = new LiveApp(config, users, runtime, verifier, log, { ...options, loaders });
   await live.start(options.pollMs);
@@ -187,9 +195,7 @@ class LiveApp implements App {
   }
 
   get url(): string {
-    const server = this.server;
-    const host = server.hostname.includes(":") ? `[${server.hostname}]` : server.hostname;
-    return `${this.#state.config.tls ? "https" : "http"}://${host}:${server.port}`;
+    return baseUrl(this.server.hostname, this.server.port, this.#state.config.tls !== null);
   }
 
   async start(pollMs: number | undefined): Promise<void> {

@@ -6,6 +6,7 @@ import { type App, startApp, type ThreadLink } from "./app.ts";
 import type { Config, TlsConfig } from "./config.ts";
 import { InputError } from "./errors.ts";
 import type { MetricsSnapshot } from "./metrics.ts";
+import type { PasswordVerifier } from "./password/mod.ts";
 import { currentRuntime } from "./runtime/mod.ts";
 import { type FromThread, fromWire, type ToThread } from "./thread_messages.ts";
 
@@ -28,6 +29,28 @@ let applyFiles: Parameters<ThreadLink["onFilesChanged"]>[0] = () => {};
 let nextId = 1;
 const scrapes = new Map<number, (snapshots: MetricsSnapshot[]) => void>();
 const certificates = new Map<number, (answer: Extract<ToThread, { type: "tls" }>) => void>();
+
+const verifications = new Map<number, (ok: boolean | null) => void>();
+let closed = false;
+
+/** Password checks go to the main thread's one pool of hashing workers (lib/workers.ts). */
+const verifier: PasswordVerifier = {
+  verify: (password, hash) =>
+    new Promise((resolve, reject) => {
+      if (closed) return reject(new Error("the password verifier is closed"));
+      const id = nextId++;
+      verifications.set(id, (ok) => {
+        if (ok === null) reject(new Error("the password check failed in the main thread"));
+        else resolve(ok);
+      });
+      send({ type: "verify", id, password, hash });
+    }),
+  close() {
+    closed = true;
+    for (const settle of verifications.values()) settle(null);
+    verifications.clear();
+  },
+};
 
 /** The main thread reads changed certificate files, with lib/config.ts's checks. */
 function readTlsFiles(certFile: string, keyFile: string): Promise<TlsConfig> {
@@ -67,6 +90,7 @@ async function start(index: number, message: Extract<ToThread, { type: "start" }
       // The first thread speaks for all: they load the same files and apply the same changes.
       notice: index === 0 ? log : () => {},
       link: linkWith(message.cacheSecret, index),
+      verifier,
     });
     send({ type: "started" });
   } catch (error) {
@@ -98,6 +122,10 @@ scope.onmessage = async (event) => {
       return applyFiles(message.changed);
     case "snapshot?":
       if (app) send({ type: "snapshot", id: message.id, snapshot: app.metricsSnapshot() });
+      return;
+    case "verified":
+      verifications.get(message.id)?.(message.ok);
+      verifications.delete(message.id);
       return;
     case "tls":
       certificates.get(message.id)?.(message);

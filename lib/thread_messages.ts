@@ -5,6 +5,7 @@
  */
 import type { Config, TlsConfig } from "./config.ts";
 import type { MetricsSnapshot } from "./metrics.ts";
+import type { PasswordHash } from "./password/mod.ts";
 import type { ThrottleEvent } from "./throttle.ts";
 
 /** A config as postMessage can carry it: URLs as strings. */
@@ -22,6 +23,7 @@ export type ToThread =
   | { type: "snapshot?"; id: number }
   | { type: "metrics"; id: number; snapshots: MetricsSnapshot[] }
   | { type: "tls"; id: number; tls: TlsConfig | null; error: string | null }
+  | { type: "verified"; id: number; ok: boolean | null }
   | { type: "shutdown"; graceMs: number };
 
 /** Messages from a server thread to the main thread. */
@@ -34,6 +36,7 @@ export type FromThread =
   | { type: "files"; changed: string[] }
   | { type: "metrics?"; id: number }
   | { type: "tls?"; id: number; certFile: string; keyFile: string }
+  | { type: "verify"; id: number; password: string; hash: PasswordHash }
   | { type: "snapshot"; id: number; snapshot: MetricsSnapshot }
   | { type: "stopped" };
 

@@ -12,7 +12,10 @@
  * - /metrics: the thread answering a scrape adds the other threads' counts.
  *
  * - verified credentials: a credential one thread verified is cached by all (one secret for
- *   the cache keys), so a login costs one hash, not one per thread.
+ *   the cache keys), so a login costs one hash, not one per thread;
+ * - password checks: one pool of hashing workers for the process, here (Deno starts a Worker
+ *   inside a server thread about a second slower than here, and one pool bounds the CPU that
+ *   password guessing can take however many threads there are).
  *
  * - file changes: the first thread polls the htpasswd and certificate files and tells the
  *   others what changed; each then loads them.
@@ -20,11 +23,12 @@
  * Only the first thread prints messages about the shared state (reloads, certificates,
  * throttled clients).
  */
-import { startApp } from "./app.ts";
+import { baseUrl, startApp } from "./app.ts";
 import { newCacheSecret } from "./auth.ts";
 import { type Config, loadConfig, readTlsFiles } from "./config.ts";
 import { InputError } from "./errors.ts";
 import type { MetricsSnapshot } from "./metrics.ts";
+import { createVerifier, type PasswordVerifier } from "./password/mod.ts";
 import type { Runtime } from "./runtime/types.ts";
 import { type FromThread, type ToThread, toWire } from "./thread_messages.ts";
 
@@ -72,7 +76,7 @@ export async function startWorkers(
 ): Promise<Service> {
   const port = runtime.claimPort(config.listen.hostname, config.listen.port);
   const resolved: Config = { ...config, listen: { ...config.listen, port } };
-  const group = new ThreadGroup(resolved, log);
+  const group = new ThreadGroup(resolved, log, runtime);
   await group.start(config.workers ?? 1);
   return group;
 }
@@ -86,12 +90,17 @@ class ThreadGroup implements Service {
   /** The last reload sent, for a thread started again after it. */
   #lastReload: ToThread | null = null;
   #stopping = false;
+  /** Set once every thread listens: a thread that dies before is a failed start, not a crash. */
+  #running = false;
   /** One for all threads, so a credential verified by one is cached by all. */
   readonly #cacheSecret = newCacheSecret();
 
-  constructor(config: Config, log: (line: string) => void) {
+  readonly #verifier: PasswordVerifier;
+
+  constructor(config: Config, log: (line: string) => void, runtime: Runtime) {
     this.#config = config;
     this.#log = log;
+    this.#verifier = createVerifier({ verifyBcrypt: runtime.verifyBcrypt });
   }
 
   get config(): Config {
@@ -104,8 +113,7 @@ class ThreadGroup implements Service {
 
   get url(): string {
     const { hostname, port } = this.#config.listen;
-    const host = hostname.includes(":") ? `[${hostname}]` : hostname;
-    return `${this.#config.tls ? "https" : "http"}://${host}:${port}`;
+    return baseUrl(hostname, port, this.#config.tls !== null);
   }
 
   async start(count: number): Promise<void> {
@@ -114,8 +122,10 @@ class ThreadGroup implements Service {
     const failure = results.find((r) => r !== null);
     if (failure) {
       for (const t of this.#threads) t.worker.terminate();
+      this.#verifier.close();
       throw failure.input ? new InputError(failure.message) : new Error(failure.message);
     }
+    this.#running = true;
   }
 
   /** Starts thread `index`; resolves null once it listens, or with why it could not. */
@@ -147,7 +157,7 @@ class ThreadGroup implements Service {
 
   /** A thread died of an uncaught error: say so and start another in its place. */
   #crashed(thread: Thread, why: string): void {
-    if (this.#stopping || this.#threads[thread.index] !== thread) return;
+    if (!this.#running || this.#stopping || this.#threads[thread.index] !== thread) return;
     this.#log(`server thread ${thread.index + 1} failed (${why}); starting it again`);
     thread.worker.terminate();
     void this.#spawn(thread.index).then((failure) => {
@@ -163,6 +173,12 @@ class ThreadGroup implements Service {
           (tls) => this.#send(from, { type: "tls", id: message.id, tls, error: null }),
           (error) =>
             this.#send(from, { type: "tls", id: message.id, tls: null, error: errorText(error) }),
+        );
+        return;
+      case "verify":
+        void this.#verifier.verify(message.password, message.hash).then(
+          (ok) => this.#send(from, { type: "verified", id: message.id, ok }),
+          () => this.#send(from, { type: "verified", id: message.id, ok: null }),
         );
         return;
       case "throttle":
@@ -249,6 +265,7 @@ class ThreadGroup implements Service {
     );
     await Promise.all(stopped);
     for (const t of this.#threads) t.worker.terminate();
+    this.#verifier.close();
   }
 }
 

@@ -29,19 +29,33 @@ async function metric(port: number, prefix: string): Promise<number> {
   return line ? Number(line.slice(line.lastIndexOf(" ") + 1)) : 0;
 }
 
-function startOk() {
-  return startUpstream(() => new Response("ok\n"));
+type Gate = Awaited<ReturnType<typeof startGate>>;
+
+/**
+ * Runs `body` against a promgate with THREADS server threads and one route, /up/, to an upstream
+ * that answers "ok"; stops both afterwards.
+ */
+async function withThreads(
+  extra: Record<string, unknown>,
+  body: (gate: Gate, upstreamUrl: string) => Promise<void>,
+): Promise<void> {
+  const upstream = startUpstream(() => new Response("ok\n"));
+  const gate = await startGate({ admin: PASSWORD }, [
+    { path: "/up/", upstream: `${upstream.url}/` },
+  ], { workers: THREADS, accessLog: false, ...extra });
+  try {
+    await body(gate, upstream.url);
+  } finally {
+    await gate.close();
+    await upstream.close();
+  }
 }
 
 Deno.test({
   ...needs("htpasswd"),
   name: "with workers: 2, every scrape counts the requests and logins of all threads",
-  async fn() {
-    const upstream = startOk();
-    const gate = await startGate({ admin: PASSWORD }, [
-      { path: "/up/", upstream: `${upstream.url}/` },
-    ], { workers: THREADS, metrics: { path: "/metrics", auth: false }, accessLog: false });
-    try {
+  fn: () =>
+    withThreads({ metrics: { path: "/metrics", auth: false } }, async (gate) => {
       assertMatch(gate.stderr(), new RegExp(`${THREADS} server threads`));
       const auth = secretBasic("admin", PASSWORD);
       assertEquals(await statuses(gate.port, 20, "/up/x", auth), Array(20).fill(200));
@@ -53,22 +67,14 @@ Deno.test({
       // One hash for the credential, whichever thread saw it first: the others cached it.
       assertEquals(await metric(gate.port, 'promgate_auth_cache_total{result="miss"}'), 1);
       assertEquals(await metric(gate.port, 'promgate_auth_cache_total{result="hit"}'), 19);
-    } finally {
-      await gate.close();
-      await upstream.close();
-    }
-  },
+    }),
 });
 
 Deno.test({
   ...needs("htpasswd"),
   name: "with workers: 2, a client is throttled after 5 failures wherever they landed",
-  async fn() {
-    const upstream = startOk();
-    const gate = await startGate({ admin: PASSWORD }, [
-      { path: "/up/", upstream: `${upstream.url}/` },
-    ], { workers: THREADS, accessLog: false });
-    try {
+  fn: () =>
+    withThreads({}, async (gate) => {
       const wrong = secretBasic("admin", "workers-wrong-pw");
       const seen = await statuses(gate.port, 9, "/up/x", wrong);
       assertEquals(seen.slice(0, 5), Array(5).fill(401), seen.join());
@@ -79,28 +85,18 @@ Deno.test({
         1,
         "one thread speaks for all",
       );
-    } finally {
-      await gate.close();
-      await upstream.close();
-    }
-  },
+    }),
 });
 
 Deno.test({
   ...needs("htpasswd"),
   name: "with workers: 2, SIGHUP gives every thread the new routes",
-  async fn() {
-    const upstream = startOk();
-    const routes = [{ path: "/up/", upstream: `${upstream.url}/` }];
-    const gate = await startGate({ admin: PASSWORD }, routes, {
-      workers: THREADS,
-      accessLog: false,
-    });
-    try {
+  fn: () =>
+    withThreads({}, async (gate, upstreamUrl) => {
       const auth = secretBasic("admin", PASSWORD);
       assertEquals(await statuses(gate.port, 6, "/new/x", auth), Array(6).fill(404));
       const config = JSON.parse(await Deno.readTextFile(`${gate.dir}/config.json`));
-      config.routes.push({ path: "/new/", upstream: `${upstream.url}/` });
+      config.routes.push({ path: "/new/", upstream: `${upstreamUrl}/` });
       await Deno.writeTextFile(`${gate.dir}/config.json`, JSON.stringify(config));
       Deno.kill(gate.pid, "SIGHUP");
       const deadline = Date.now() + 10_000;
@@ -112,31 +108,19 @@ Deno.test({
       await new Promise((r) => setTimeout(r, 200));
       assertEquals(await statuses(gate.port, 10, "/new/x", auth), Array(10).fill(200));
       assertEquals(gate.stderr().match(/reload: config /g)?.length, 1, "one thread speaks for all");
-    } finally {
-      await gate.close();
-      await upstream.close();
-    }
-  },
+    }),
 });
 
 Deno.test({
   ...needs("htpasswd"),
   name: "with workers: 2, a second promgate on the same port is refused, not let in to share",
-  async fn() {
-    const upstream = startOk();
-    const gate = await startGate({ admin: PASSWORD }, [
-      { path: "/up/", upstream: `${upstream.url}/` },
-    ], { workers: THREADS, accessLog: false });
-    try {
+  fn: () =>
+    withThreads({}, async (gate) => {
       const config = JSON.parse(await Deno.readTextFile(`${gate.dir}/config.json`));
       config.listen.port = gate.port;
       await Deno.writeTextFile(`${gate.dir}/second.json`, JSON.stringify(config));
       const second = await runPromgate(["--config", `${gate.dir}/second.json`]);
       assertEquals(second.code, 1, second.stderr);
       assert(/in use|address already in use/i.test(second.stderr), second.stderr);
-    } finally {
-      await gate.close();
-      await upstream.close();
-    }
-  },
+    }),
 });
