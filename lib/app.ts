@@ -7,6 +7,7 @@
  * main.ts owns the process (arguments, signals, exit codes); this module owns the service.
  */
 import { type AccessLog, NO_ACCESS_LOG, openAccessLog } from "./access_log.ts";
+import { enforceClientTimeouts } from "./client_timeouts.ts";
 import { Authenticator } from "./auth.ts";
 // Types only: the config module (zod, certificate generation) would cost each server thread
 // ~25 MB; the caller passes the loaders (see ConfigLoaders).
@@ -18,6 +19,8 @@ import { createVerifier, type PasswordVerifier } from "./password/mod.ts";
 import { fingerprintOf, oneLine, planReload, SwitchableAccessLog } from "./reload.ts";
 import { Metrics, type MetricsSnapshot } from "./metrics.ts";
 import { plain } from "./responses.ts";
+import { ConnectionTable } from "./runtime/connections.ts";
+import type { Reaper } from "./runtime/reaper.ts";
 import type { ConnInfo, Handler, Runtime, Server } from "./runtime/types.ts";
 import { Throttle, type ThrottleEvent } from "./throttle.ts";
 import { buildCommit, VERSION } from "./version.ts";
@@ -94,6 +97,12 @@ export interface AppOptions {
   readonly link?: ThreadLink;
   /** Checks passwords; default: a verifier of this thread's own (closed on shutdown). */
   readonly verifier?: PasswordVerifier;
+  /**
+   * Where requests are recorded for the client timeouts, shared with the other server threads;
+   * whoever passes it enforces the timeouts. Default: a table of the app's own, and the app
+   * enforces them.
+   */
+  readonly connections?: ConnectionTable;
 }
 
 /**
@@ -149,6 +158,7 @@ class LiveApp implements App {
   #throttleSettings: string;
   #server: Server | null = null;
   #watcher: FileWatcher | null = null;
+  #reaper: Reaper | null = null;
   /** Old servers finishing their requests after a certificate change. */
   readonly #draining = new Set<Promise<void>>();
   /** Reloads run one at a time, in order (SIGHUP and file changes may coincide). */
@@ -200,11 +210,13 @@ class LiveApp implements App {
 
   async start(pollMs: number | undefined): Promise<void> {
     const { config } = this.#state;
+    const connections = this.#options.connections ?? ConnectionTable.create();
     this.#server = await this.#runtime.serve({
       hostname: config.listen.hostname,
       port: config.listen.port,
       tls: config.tls,
       sharedPort: this.#options.sharedPort,
+      connections,
       // Through a field, so that reloads take effect on the running server.
       handler: (req: Request, info: ConnInfo) => this.#handler(req, info),
       onError: (error) => {
@@ -212,6 +224,15 @@ class LiveApp implements App {
         return plain(500, "500 Internal Server Error\n").response;
       },
     });
+    if (!this.#options.connections) {
+      this.#reaper = await enforceClientTimeouts(
+        this.#runtime,
+        this.#server.port,
+        connections,
+        () => this.#state.config,
+        this.#log,
+      );
+    }
     const generated = config.tls?.selfSigned;
     if (generated) {
       this.#notice(
@@ -250,6 +271,7 @@ class LiveApp implements App {
     const drained = Promise.all([this.server.shutdown(), ...this.#draining]).then(() => true);
     const inTime = await Promise.race([drained, grace]);
     clearTimeout(timer);
+    this.#reaper?.stop(); // it ran on while draining: slow clients do not hold up the exit
     if (!inTime) {
       this.#log(
         `shutdown grace of ${graceMs / 1000} s ran out; closing the requests still in flight`,

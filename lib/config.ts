@@ -12,6 +12,7 @@ import { constants } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { z } from "zod";
 import { InputError } from "./errors.ts";
+import { DEFAULT_HEADER_TIMEOUT_SECONDS, DEFAULT_IDLE_TIMEOUT_SECONDS } from "./client_timeouts.ts";
 import { jsonPath, parseJsonStrict } from "./json_text.ts";
 import { generateSelfSigned } from "./self_signed.ts";
 
@@ -85,7 +86,16 @@ export interface AccessLogConfig {
 export interface Config {
   /** Absolute path of the config file. */
   file: string;
-  listen: { hostname: string; port: number };
+  /**
+   * Where to accept connections, and the client timeouts (seconds; optional so that configs
+   * written out in code need not name them: absent means the defaults).
+   */
+  listen: {
+    hostname: string;
+    port: number;
+    headerTimeoutSeconds?: number;
+    idleTimeoutSeconds?: number;
+  };
   tls: TlsConfig | null;
   auth: AuthConfig | null;
   /** Sorted longest prefix first, so the first route that matches is the right one. */
@@ -207,7 +217,24 @@ const listenSchema = z.strictObject({
     description: "TCP port, 0-65535; 0 picks a free port. Default 12321.",
     examples: [12321],
   }),
-}).default({ hostname: "0.0.0.0", port: 12321 }).meta({
+  headerTimeoutSeconds: z.number().min(1).max(3600).default(DEFAULT_HEADER_TIMEOUT_SECONDS).meta({
+    description: "Seconds a client has to send a whole request head, from connecting, or on a " +
+      "keep-alive connection from its first byte; then the connection is closed (slowloris). " +
+      `1-3600, default ${DEFAULT_HEADER_TIMEOUT_SECONDS}. Like nginx's client_header_timeout.`,
+    examples: [DEFAULT_HEADER_TIMEOUT_SECONDS],
+  }),
+  idleTimeoutSeconds: z.number().min(1).max(3600).default(DEFAULT_IDLE_TIMEOUT_SECONDS).meta({
+    description: "Seconds a keep-alive connection may stay open with no request in flight and " +
+      `nothing sent either way. 1-3600, default ${DEFAULT_IDLE_TIMEOUT_SECONDS}. Like nginx's ` +
+      "keepalive_timeout.",
+    examples: [DEFAULT_IDLE_TIMEOUT_SECONDS],
+  }),
+}).default({
+  hostname: "0.0.0.0",
+  port: 12321,
+  headerTimeoutSeconds: DEFAULT_HEADER_TIMEOUT_SECONDS,
+  idleTimeoutSeconds: DEFAULT_IDLE_TIMEOUT_SECONDS,
+}).meta({
   description: "Where promgate accepts connections. Default: all IPv4 addresses, port 12321.",
 });
 
@@ -592,7 +619,7 @@ async function resolveConfig(raw: RawConfig, file: string, shown: string): Promi
   }
   return {
     file,
-    listen: { hostname: raw.listen.hostname, port: raw.listen.port },
+    listen: { ...raw.listen },
     tls,
     auth,
     routes: raw.routes.map(resolveRoute).sort((a, b) => b.prefix.length - a.prefix.length),

@@ -20,6 +20,7 @@ export class UpstreamDeadline implements ReadWatch {
   #since: number | null = performance.now();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #over = false;
+  #after: (() => void) | null = null;
 
   constructor(readonly ms: number, private readonly onExpire: () => void) {
     this.#arm(ms);
@@ -36,6 +37,15 @@ export class UpstreamDeadline implements ReadWatch {
   done(): void {
     this.#over = true;
     clearTimeout(this.#timer);
+    const after = this.#after;
+    this.#after = null;
+    after?.();
+  }
+
+  /** Calls `callback` once the body is done (at once if it is). */
+  afterDone(callback: () => void): void {
+    if (this.#over) callback();
+    else this.#after = callback;
   }
 
   #arm(delay: number): void {

@@ -208,6 +208,7 @@ async function handle(
       ctx.deps.metrics?.upstreamCut(routeLabel);
       ctx.deps.onUpstreamError?.(`${req.method} ${target.path}: ${line}`);
     },
+    connection: info,
   };
   const accept = ctx.deps.client.acceptWebSocket;
   const result = isWebSocketUpgrade(req) && accept
@@ -216,6 +217,7 @@ async function handle(
       request: req,
       route: match.route,
       accept,
+      connection: info,
     })
     : await proxy(proxyRequest);
   return { ...result, user, route: routeLabel, cacheHit };

@@ -10,7 +10,7 @@ import { type EncodingPlan, planEncoding, reencode } from "./encoding.ts";
 import { addForwarded, endToEndHeaders, type ForwardedFacts } from "./headers.ts";
 import { plain } from "./responses.ts";
 import { rewriteLocation } from "./routes.ts";
-import type { Runtime } from "./runtime/types.ts";
+import type { ConnInfo, Runtime } from "./runtime/types.ts";
 
 /** The runtime services the proxy uses. */
 export type UpstreamClient =
@@ -40,6 +40,8 @@ export interface ProxyRequest {
   readonly limits?: CoalesceLimits;
   /** Called with a one-line reason when promgate cuts a response body it had begun to send. */
   readonly onBodyCut?: (line: string) => void;
+  /** The client's connection, held busy while the response body streams (ConnInfo.hold). */
+  readonly connection?: ConnInfo;
 }
 
 class UpstreamTimeout extends Error {}
@@ -92,6 +94,8 @@ export async function proxy(p: ProxyRequest): Promise<ProxyResult> {
   try {
     const result = await clientResponse(p, upstream, plan, deadline, controller.signal);
     streaming = result.bytes === undefined;
+    const release = streaming ? p.connection?.hold?.() : undefined;
+    if (release) deadline.afterDone(release);
     return result;
   } catch (error) {
     deadline.done();

@@ -27,7 +27,8 @@ export function planReload(current: Config, next: Config): ReloadPlan {
       `listen changed to ${hostPort(listen)}; restart promgate to apply it ` +
         `(still listening as configured before, ${hostPort(current.listen)})`,
     );
-    listen = current.listen;
+    // The client timeouts are not the socket: they apply at once.
+    listen = { ...next.listen, hostname: current.listen.hostname, port: current.listen.port };
   }
   if ((next.workers ?? 1) !== (current.workers ?? 1)) {
     needRestart.push(

@@ -7,6 +7,7 @@ import type { Config, TlsConfig } from "./config.ts";
 import { InputError } from "./errors.ts";
 import type { MetricsSnapshot } from "./metrics.ts";
 import type { PasswordVerifier } from "./password/mod.ts";
+import { ConnectionTable } from "./runtime/connections.ts";
 import { currentRuntime } from "./runtime/mod.ts";
 import { type FromThread, fromWire, type ToThread } from "./thread_messages.ts";
 
@@ -91,6 +92,7 @@ async function start(index: number, message: Extract<ToThread, { type: "start" }
       notice: index === 0 ? log : () => {},
       link: linkWith(message.cacheSecret, index),
       verifier,
+      connections: new ConnectionTable(message.connections),
     });
     send({ type: "started" });
   } catch (error) {

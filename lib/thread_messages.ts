@@ -15,7 +15,14 @@ export type WireConfig = Omit<Config, "routes"> & {
 
 /** Messages from the main thread to a server thread. */
 export type ToThread =
-  | { type: "start"; index: number; config: WireConfig; cacheSecret: string }
+  | {
+    type: "start";
+    index: number;
+    config: WireConfig;
+    cacheSecret: string;
+    /** The ConnectionTable's buffer, shared by all threads (the main thread reaps). */
+    connections: SharedArrayBuffer;
+  }
   | { type: "login"; key: string; encoded: string }
   | { type: "files"; changed: string[] }
   | { type: "reload"; config: WireConfig | null; error: string | null }

@@ -9,7 +9,7 @@
 import type { RouteConfig } from "./config.ts";
 import { type ProxyResult } from "./proxy.ts";
 import { plain } from "./responses.ts";
-import type { ServerSocket } from "./runtime/types.ts";
+import type { ConnInfo, ServerSocket } from "./runtime/types.ts";
 
 /** Whether `req` asks to become a WebSocket (RFC 6455 §4.1). */
 export function isWebSocketUpgrade(req: Request): boolean {
@@ -33,6 +33,8 @@ export interface WebSocketBridge {
     socket: ServerSocket;
     response: Response;
   };
+  /** The client's connection, held busy while the WebSocket is open (ConnInfo.hold). */
+  readonly connection?: ConnInfo;
 }
 
 /** Connects upstream, then accepts the client: 101, or 502/504 when the upstream will not. */
@@ -67,7 +69,7 @@ export async function bridgeWebSocket(b: WebSocketBridge): Promise<ProxyResult> 
     upstream.close(1011);
     return failed(400, `could not accept the client's WebSocket: ${message(error)}`);
   }
-  join(accepted.socket, upstream);
+  join(accepted.socket, upstream, b.connection?.hold?.() ?? (() => {}));
   // Bun stands for its upgrade with a placeholder response; the log says what happened.
   return { response: accepted.response, bytes: 0, logStatus: 101 };
 }
@@ -85,8 +87,11 @@ function opening(ws: WebSocket, timeoutMs: number): Promise<string> {
   });
 }
 
-/** Passes messages both ways; a close on one side closes the other with the same code. */
-function join(client: ServerSocket, upstream: WebSocket): void {
+/**
+ * Passes messages both ways; a close on one side closes the other with the same code. `release`
+ * is called once the client's side has closed.
+ */
+function join(client: ServerSocket, upstream: WebSocket, release: () => void): void {
   // Messages the upstream sends before the client's side is open wait here.
   let pending: (string | ArrayBuffer | Uint8Array)[] | null = [];
   const toClient = (data: string | ArrayBuffer | Uint8Array) => {
@@ -105,6 +110,7 @@ function join(client: ServerSocket, upstream: WebSocket): void {
   upstream.onclose = (e) => client.close(closeCode(e.code), e.reason);
   upstream.onerror = () => client.close(1011, "upstream failed");
   client.onclose = (e) => {
+    release();
     if (upstream.readyState <= WebSocket.OPEN) upstream.close(closeCode(e.code), e.reason);
   };
 }

@@ -24,11 +24,14 @@
  * throttled clients).
  */
 import { baseUrl, startApp } from "./app.ts";
+import { enforceClientTimeouts } from "./client_timeouts.ts";
 import { newCacheSecret } from "./auth.ts";
 import { type Config, loadConfig, readTlsFiles } from "./config.ts";
 import { InputError } from "./errors.ts";
 import type { MetricsSnapshot } from "./metrics.ts";
 import { createVerifier, type PasswordVerifier } from "./password/mod.ts";
+import { ConnectionTable } from "./runtime/connections.ts";
+import type { Reaper } from "./runtime/reaper.ts";
 import type { Runtime } from "./runtime/types.ts";
 import { type FromThread, type ToThread, toWire } from "./thread_messages.ts";
 
@@ -78,6 +81,7 @@ export async function startWorkers(
   const resolved: Config = { ...config, listen: { ...config.listen, port } };
   const group = new ThreadGroup(resolved, log, runtime);
   await group.start(config.workers ?? 1);
+  await group.enforceClientTimeouts(runtime);
   return group;
 }
 
@@ -94,6 +98,9 @@ class ThreadGroup implements Service {
   #running = false;
   /** One for all threads, so a credential verified by one is cached by all. */
   readonly #cacheSecret = newCacheSecret();
+  /** Every thread records its requests here; the main thread enforces the client timeouts. */
+  readonly #connections = ConnectionTable.create();
+  #reaper: Reaper | null = null;
 
   readonly #verifier: PasswordVerifier;
 
@@ -128,6 +135,13 @@ class ThreadGroup implements Service {
     this.#running = true;
   }
 
+  /** Closes, for every thread, the connections that overstay the client timeouts. */
+  async enforceClientTimeouts(runtime: Runtime): Promise<void> {
+    const port = this.#config.listen.port;
+    const config = () => this.#config;
+    this.#reaper = await enforceClientTimeouts(runtime, port, this.#connections, config, this.#log);
+  }
+
   /** Starts thread `index`; resolves null once it listens, or with why it could not. */
   #spawn(index: number): Promise<{ message: string; input: boolean } | null> {
     const worker = new Worker(THREAD_URL, { type: "module" });
@@ -150,6 +164,7 @@ class ThreadGroup implements Service {
         index,
         config: toWire(this.#config),
         cacheSecret: this.#cacheSecret,
+        connections: this.#connections.buffer,
       };
       worker.postMessage(start);
     });
@@ -240,6 +255,9 @@ class ThreadGroup implements Service {
     try {
       const loaded = await loadConfig(this.#config.file);
       message = { type: "reload", config: toWire(loaded), error: null };
+      // The client timeouts apply at once (lib/reload.ts); the socket stays where it is.
+      const { hostname, port } = this.#config.listen;
+      this.#config = { ...this.#config, listen: { ...loaded.listen, hostname, port } };
     } catch (error) {
       message = { type: "reload", config: null, error: errorText(error) };
     }
@@ -264,6 +282,7 @@ class ThreadGroup implements Service {
       )
     );
     await Promise.all(stopped);
+    this.#reaper?.stop();
     for (const t of this.#threads) t.worker.terminate();
     this.#verifier.close();
   }

@@ -127,7 +127,9 @@ const BAD: Record<string, string[]> = {
     "holds a certificate, not a private key",
   ],
   unknown_auth_key_typo_weakens: ['routes[0]: unknown key "auht". Did you mean "auth"?'],
-  unknown_key_far: ['listen: unknown key "banana". Valid keys: hostname, port.'],
+  unknown_key_far: [
+    'listen: unknown key "banana". Valid keys: hostname, port, headerTimeoutSeconds, idleTimeoutSeconds.',
+  ],
   unknown_route_key: ['routes[0]: unknown key "upstrem". Did you mean "upstream"?'],
   unknown_tls_key: ['tls: unknown key "cert_file". Did you mean "certFile"?'],
   unknown_top_key: ['unknown key "acessLog". Did you mean "accessLog"?'],
@@ -225,7 +227,12 @@ Deno.test("shutdownGraceSeconds sets the SIGTERM drain time", async () => {
 Deno.test("minimal config gets every default", async () => {
   const c = await loadConfig(`${dir}minimal.good.json`);
   assert.equal(c.file, `${dir}minimal.good.json`);
-  assert.deepEqual(c.listen, { hostname: "0.0.0.0", port: 12321 });
+  assert.deepEqual(c.listen, {
+    hostname: "0.0.0.0",
+    port: 12321,
+    headerTimeoutSeconds: 10,
+    idleTimeoutSeconds: 75,
+  });
   assert.equal(c.tls, null);
   assert.deepEqual(c.auth, {
     realm: "Prometheus",
@@ -257,7 +264,12 @@ Deno.test("minimal config gets every default", async () => {
 
 Deno.test("full config resolves paths, reads TLS files and sorts routes", async () => {
   const c = await loadConfig(`${dir}full.good.json`);
-  assert.deepEqual(c.listen, { hostname: "127.0.0.1", port: 0 });
+  assert.deepEqual(c.listen, {
+    hostname: "127.0.0.1",
+    port: 0,
+    headerTimeoutSeconds: 10,
+    idleTimeoutSeconds: 75,
+  });
   assert.equal(c.tls?.certFile, `${dir}rsa.crt`);
   assert.equal(c.tls?.keyFile, `${dir}rsa.key`);
   assert.equal(c.tls?.cert, await readFile(`${dir}rsa.crt`, "utf8"));
@@ -341,7 +353,12 @@ Deno.test("relative paths follow the config file, not the cwd; absolute ones sta
 Deno.test("config.example.json loads", async () => {
   const c = await loadConfig(`${root}config.example.json`);
   assert.deepEqual(c.tls?.selfSigned?.hostnames, ["localhost", "127.0.0.1", "::1"]);
-  assert.deepEqual(c.listen, { hostname: "0.0.0.0", port: 12321 });
+  assert.deepEqual(c.listen, {
+    hostname: "0.0.0.0",
+    port: 12321,
+    headerTimeoutSeconds: 10,
+    idleTimeoutSeconds: 75,
+  });
   assert.equal(c.auth?.realm, "Prometheus");
   assert.equal(c.auth?.htpasswdFile, `${root}example.htpasswd`);
   assert.equal(c.auth?.throttle?.clientFailures, 5);

@@ -1,5 +1,7 @@
 /** The Bun implementation of the runtime seam: Bun.serve, Bun's fetch, node:process signals. */
 import process from "node:process";
+import { TrackedConn, trackRequest } from "./connections.ts";
+import { bunSocketOps } from "./bun_libc.ts";
 import type { ConnInfo, Runtime, ServeOptions, Server, ServerSocket, SignalName } from "./types.ts";
 
 /**
@@ -17,6 +19,7 @@ interface BunTlsOptions {
 
 interface BunSocketAddress {
   readonly address: string;
+  readonly port: number;
 }
 
 interface BunServer {
@@ -87,6 +90,13 @@ interface BunRequestInit extends RequestInit {
  * (0 would disable the timeout, and leave dead and idle keep-alive connections open for ever).
  */
 const IDLE_TIMEOUT_SECONDS = 255;
+
+/**
+ * Bun 1.4.5's server (uWebSockets) closes a new connection that has not sent a whole request head
+ * within about 10 s, whatever `idleTimeout` says (measured: a half-sent head, silent or a byte a
+ * second, was closed after 10-12 s).
+ */
+const HEADER_TIMEOUT_CAP_SECONDS = 10;
 
 /**
  * Bun.serve refuses request bodies over 128 MiB by default (the handler's stream errors with
@@ -254,12 +264,18 @@ function bind(options: ServeOptions, port: number, reusePort: boolean): Server {
     // servers do set it, for certificate reloads, after claimPort has proved the port free.
     reusePort,
     fetch: async (req, bunServer) => {
-      const conn: ConnInfo = {
-        remoteAddr: bunServer.requestIP(req)?.address ?? "",
-        protocol: PROTOCOL,
-      };
+      const peer = bunServer.requestIP(req);
+      const table = options.connections;
+      const remoteAddr = peer?.address ?? "";
+      const conn: ConnInfo = table && peer
+        ? new TrackedConn(remoteAddr, PROTOCOL, table, peer.port)
+        : { remoteAddr, protocol: PROTOCOL };
       SERVER_OF.set(req, bunServer);
-      const response = await options.handler(req, conn);
+      const response = await trackRequest(
+        peer ? table : undefined,
+        peer?.port ?? 0,
+        () => options.handler(req, conn),
+      );
       return UPGRADED.has(response) ? undefined : response;
     },
     websocket: WEBSOCKET_HANDLERS,
@@ -337,4 +353,9 @@ export const bunRuntime: Runtime = {
   onSignal,
   verifyBcrypt,
   acceptWebSocket,
+  socketOps: bunSocketOps,
+  clientTimeoutCaps: {
+    headerSeconds: HEADER_TIMEOUT_CAP_SECONDS,
+    idleSeconds: IDLE_TIMEOUT_SECONDS,
+  },
 };

@@ -1,7 +1,9 @@
 /** The Deno implementation of the runtime seam: Deno.serve, Deno signals, Deno's fetch. */
+import { TrackedConn, trackRequest } from "./connections.ts";
+import { denoSocketOps } from "./deno_libc.ts";
 import { setListenerNoDelay } from "./deno_nodelay.ts";
 import { isUnsizedUpload, sendUnsizedUpload } from "./deno_upload.ts";
-import type { ConnInfo, Runtime, ServeOptions, Server, ServerSocket, SignalName } from "./types.ts";
+import type { Runtime, ServeOptions, Server, ServerSocket, SignalName } from "./types.ts";
 
 /** HTTP/2 requests reach a Deno.serve handler without a Host header (the authority is in the URL). */
 function protocolOf(req: Request): string {
@@ -58,8 +60,12 @@ function bind(options: ServeOptions, port: number, reusePort: boolean): Server {
     onError: options.onError,
   }, (req, info) => {
     const addr = info.remoteAddr as Deno.NetAddr;
-    const conn: ConnInfo = { remoteAddr: addr.hostname, protocol: protocolOf(req) };
-    return options.handler(req, conn);
+    const table = options.connections;
+    if (!table) {
+      return options.handler(req, { remoteAddr: addr.hostname, protocol: protocolOf(req) });
+    }
+    const conn = new TrackedConn(addr.hostname, protocolOf(req), table, addr.port);
+    return trackRequest(table, addr.port, () => options.handler(req, conn));
   });
   const addr = server.addr as Deno.NetAddr;
   const noDelay = setListenerNoDelay(addr.port);
@@ -121,4 +127,5 @@ export const denoRuntime: Runtime = {
   fetchDecodesCompression: true,
   onSignal,
   acceptWebSocket,
+  socketOps: denoSocketOps,
 };

@@ -14,39 +14,12 @@
  * promgate's body coalescing still spares small responses.
  */
 
+import { type DenoLibc as Libc, openLibc } from "./deno_libc.ts";
+
 const IPPROTO_TCP = 6;
 const TCP_NODELAY = 1;
 const AF_INET = 2;
 const AF_INET6 = 10; // Linux; macOS uses 30, checked below
-
-const LIBC_CANDIDATES = [
-  "libc.so.6",
-  "libc.musl-x86_64.so.1",
-  "libc.musl-aarch64.so.1",
-  "libc.dylib",
-];
-
-type Libc = Deno.DynamicLibrary<{
-  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"]; result: "i32" };
-  getsockname: { parameters: ["i32", "buffer", "buffer"]; result: "i32" };
-}>;
-
-let libc: Libc | null | undefined;
-
-function openLibc(): Libc | null {
-  if (libc !== undefined) return libc;
-  libc = null;
-  for (const name of LIBC_CANDIDATES) {
-    try {
-      libc = Deno.dlopen(name, {
-        setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
-        getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
-      });
-      break;
-    } catch { /* try the next name */ }
-  }
-  return libc;
-}
 
 /** The TCP port a descriptor is bound to, or null when it is not an inet socket. */
 function boundPort(lib: Libc, fd: number): number | null {

@@ -2,6 +2,8 @@
  * The seam between promgate and the JavaScript runtime. Everything outside lib/runtime/ talks to
  * Deno or Bun only through this interface, so both runtimes share every other line.
  */
+import type { ConnectionTable } from "./connections.ts";
+import type { SocketOps } from "./socket_ops.ts";
 
 /** What the runtime knows about the connection a request came in on. */
 export interface ConnInfo {
@@ -9,6 +11,12 @@ export interface ConnInfo {
   readonly remoteAddr: string;
   /** The HTTP version as an access log writes it: "HTTP/1.1" or "HTTP/2.0". */
   readonly protocol: string;
+  /**
+   * Marks the connection busy until the returned function is called, for what outlasts the
+   * request: a response body still streaming, an open WebSocket. The client timeouts
+   * (lib/runtime/reaper.ts) never close a busy connection. Absent where nothing is tracked.
+   */
+  hold?(): () => void;
 }
 
 /** A web-standard request handler plus the connection facts the runtime adds. */
@@ -34,6 +42,8 @@ export interface ServeOptions {
    * without first proving the port free (the main thread did that with {@link Runtime.claimPort}).
    */
   readonly sharedPort?: boolean;
+  /** Where each request is recorded for the client timeouts (lib/runtime/connections.ts). */
+  readonly connections?: ConnectionTable;
 }
 
 /** A listening server. */
@@ -103,6 +113,16 @@ export interface Runtime {
     req: Request,
     protocol: string | null,
   ): { readonly socket: ServerSocket; readonly response: Response };
+  /**
+   * Lists and closes this process's accepted connections, for the client timeouts; or why that
+   * is not possible here (not Linux, no FFI permission).
+   */
+  socketOps(): Promise<SocketOps | string>;
+  /**
+   * Limits the runtime's own server puts on clients, whatever promgate sets: Bun closes a
+   * connection whose request head has not arrived after about 10 s, and one silent for 255 s.
+   */
+  readonly clientTimeoutCaps?: { readonly headerSeconds: number; readonly idleSeconds: number };
   /** Registers a signal listener; returns a function that removes it. */
   onSignal(signal: SignalName, listener: () => void): () => void;
   /**

@@ -25,6 +25,15 @@ async function slowloris(port: number, count: number): Promise<Deno.Conn[]> {
   return conns;
 }
 
+/** The seconds from `since` until the server closes `conn`. */
+async function untilClosed(conn: Deno.Conn, since: number): Promise<number> {
+  const buffer = new Uint8Array(4096);
+  try {
+    while (await conn.read(buffer) !== null) { /* drain */ }
+  } catch { /* reset: closed too */ }
+  return (performance.now() - since) / 1000;
+}
+
 /** Starts a chunked upload that sends one byte every 100 ms until `stop` is called. */
 async function slowUpload(port: number): Promise<() => void> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
@@ -52,6 +61,7 @@ Deno.test({
     let stopUpload = () => {};
     try {
       assertEquals((await fetch(`${gate.url}/prometheus/x`, { headers: auth })).status, 200);
+      const opened = performance.now();
       conns = await slowloris(gate.port, 500);
       stopUpload = await slowUpload(gate.port);
       const times: number[] = [];
@@ -71,9 +81,22 @@ Deno.test({
       );
       // Generous: a loaded 2-core CI machine, but nowhere near a stall on the open connections.
       assert(p99 < 500, `p99 ${p99} ms`);
+      // Then the default header timeout (10 s) closes every slowloris connection.
+      const closed = await Promise.race([
+        Promise.all(conns.map((c) => untilClosed(c, opened))),
+        new Promise<null>((resolve) => setTimeout(resolve, 20_000, null)),
+      ]);
+      assert(closed !== null, "the slowloris connections were still open 20 s later");
+      const last = Math.max(...closed);
+      console.log(`the 500 slowloris connections were closed ${last.toFixed(1)} s after opening`);
+      assert(last >= 9.5, `closed after ${last} s, before the 10 s header timeout`);
     } finally {
       stopUpload();
-      for (const c of conns) c.close();
+      for (const c of conns) {
+        try {
+          c.close();
+        } catch { /* closed by promgate */ }
+      }
       await gate.close();
       await recorder.close();
     }

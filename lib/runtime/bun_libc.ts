@@ -1,0 +1,47 @@
+/** The C library through bun:ffi, for the client timeouts' socket listing (socket_ops.ts). */
+import { type Libc, linuxSocketOps, type SocketOps } from "./socket_ops.ts";
+
+/** The part of bun:ffi used here (Bun 1.4.5); declared so that `deno check` can check this file. */
+interface BunFfi {
+  dlopen(
+    path: string,
+    symbols: Record<string, { args: string[]; returns: string }>,
+  ): { symbols: Record<string, (...args: unknown[]) => number> };
+}
+
+const LIBC_CANDIDATES = ["libc.so.6", "libc.musl-x86_64.so.1", "libc.musl-aarch64.so.1"];
+
+const SYMBOLS = {
+  getsockname: { args: ["i32", "ptr", "ptr"], returns: "i32" },
+  getpeername: { args: ["i32", "ptr", "ptr"], returns: "i32" },
+  getsockopt: { args: ["i32", "i32", "i32", "ptr", "ptr"], returns: "i32" },
+  shutdown: { args: ["i32", "i32"], returns: "i32" },
+};
+
+/** {@linkcode SocketOps} for Bun, or why there are none. */
+export async function bunSocketOps(): Promise<SocketOps | string> {
+  let ffi: BunFfi;
+  try {
+    // A computed specifier: `deno check` does not know Bun's built-in modules.
+    const name = "bun:ffi";
+    ffi = await import(name) as BunFfi;
+  } catch (error) {
+    return `bun:ffi does not load: ${error instanceof Error ? error.message : error}`;
+  }
+  for (const path of LIBC_CANDIDATES) {
+    let s;
+    try {
+      s = ffi.dlopen(path, SYMBOLS).symbols;
+    } catch {
+      continue;
+    }
+    const bound: Libc = {
+      getsockname: (fd, addr, len) => s.getsockname(fd, addr, len),
+      getpeername: (fd, addr, len) => s.getpeername(fd, addr, len),
+      getsockopt: (fd, level, name, value, len) => s.getsockopt(fd, level, name, value, len),
+      shutdown: (fd, how) => s.shutdown(fd, how),
+    };
+    return linuxSocketOps(bound);
+  }
+  return "no C library was found";
+}

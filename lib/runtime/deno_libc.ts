@@ -1,0 +1,62 @@
+/**
+ * The C library through Deno's FFI (needs --allow-ffi): TCP_NODELAY on the listener
+ * (deno_nodelay.ts) and the client timeouts' socket listing (socket_ops.ts).
+ */
+import { type Libc, linuxSocketOps, type SocketOps } from "./socket_ops.ts";
+
+const LIBC_CANDIDATES = [
+  "libc.so.6",
+  "libc.musl-x86_64.so.1",
+  "libc.musl-aarch64.so.1",
+  "libc.dylib",
+];
+
+const SYMBOLS = {
+  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
+  getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  getpeername: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
+  shutdown: { parameters: ["i32", "i32"], result: "i32" },
+} as const;
+
+/** The bound functions. */
+export type DenoLibc = Deno.DynamicLibrary<typeof SYMBOLS>;
+
+let libc: DenoLibc | null | undefined;
+
+/** The C library, opened once; null when none of the usual names loads. Throws without FFI. */
+export function openLibc(): DenoLibc | null {
+  if (libc !== undefined) return libc;
+  libc = null;
+  for (const name of LIBC_CANDIDATES) {
+    try {
+      libc = Deno.dlopen(name, SYMBOLS);
+      break;
+    } catch (error) {
+      if (error instanceof Deno.errors.NotCapable) throw error;
+      /* try the next name */
+    }
+  }
+  return libc;
+}
+
+/** {@linkcode SocketOps} for Deno, or why there are none. */
+export function denoSocketOps(): Promise<SocketOps | string> {
+  let lib: DenoLibc | null;
+  try {
+    lib = openLibc();
+  } catch (error) {
+    return Promise.resolve(
+      `it needs FFI (run with --allow-ffi): ${error instanceof Error ? error.message : error}`,
+    );
+  }
+  if (!lib) return Promise.resolve("no C library was found");
+  const s = lib.symbols;
+  const bound: Libc = {
+    getsockname: (fd, addr, len) => s.getsockname(fd, addr, len),
+    getpeername: (fd, addr, len) => s.getpeername(fd, addr, len),
+    getsockopt: (fd, level, name, value, len) => s.getsockopt(fd, level, name, value, len),
+    shutdown: (fd, how) => s.shutdown(fd, how),
+  };
+  return Promise.resolve(linuxSocketOps(bound));
+}
