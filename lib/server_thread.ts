@@ -34,7 +34,7 @@ const certificates = new Map<number, (answer: Extract<ToThread, { type: "tls" }>
 const verifications = new Map<number, (ok: boolean | null) => void>();
 let closed = false;
 
-/** Password checks go to the main thread's one pool of hashing workers (lib/workers.ts). */
+/** Password checks go to the main thread, which hashes for all threads (lib/workers.ts). */
 const verifier: PasswordVerifier = {
   verify: (password, hash) =>
     new Promise((resolve, reject) => {

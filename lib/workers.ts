@@ -13,9 +13,10 @@
  *
  * - verified credentials: a credential one thread verified is cached by all (one secret for
  *   the cache keys), so a login costs one hash, not one per thread;
- * - password checks: one pool of hashing workers for the process, here (Deno starts a Worker
- *   inside a server thread about a second slower than here, and one pool bounds the CPU that
- *   password guessing can take however many threads there are).
+ * - password checks: hashed here, in the main thread, one at a time (it serves no requests; a
+ *   Worker inside a server thread starts about a second slower under Deno, and a Worker of its
+ *   own here would be one more isolate, ~15-20 MB); this also bounds the CPU that password
+ *   guessing can take however many threads there are (Bun checks bcrypt natively instead).
  *
  * - file changes: the first thread polls the htpasswd and certificate files and tells the
  *   others what changed; each then loads them.
@@ -107,7 +108,8 @@ class ThreadGroup implements Service {
   constructor(config: Config, log: (line: string) => void, runtime: Runtime) {
     this.#config = config;
     this.#log = log;
-    this.#verifier = createVerifier({ verifyBcrypt: runtime.verifyBcrypt });
+    // Inline: this thread serves no requests, and a hashing Worker would be one more isolate.
+    this.#verifier = createVerifier({ verifyBcrypt: runtime.verifyBcrypt, inline: true });
   }
 
   get config(): Config {

@@ -37,8 +37,12 @@ async function fixture(name: string): Promise<Map<string, string>> {
 }
 
 /** Checks every user of a fixture: the right password matches, near misses do not. */
-async function checkFixture(name: string, scheme: HashScheme, bcryptWorkers = 1): Promise<void> {
-  const verifier = createVerifier({ bcryptWorkers });
+async function checkFixture(
+  name: string,
+  scheme: HashScheme,
+  options: Parameters<typeof createVerifier>[0] = {},
+): Promise<void> {
+  const verifier = createVerifier(options);
   try {
     for (const [user, encoded] of await fixture(name)) {
       const hash = parseHash(encoded);
@@ -79,7 +83,29 @@ Deno.test("accepts {SHA} hashes made by htpasswd -s", async () => {
 });
 
 Deno.test("gives the same answers with several bcrypt workers", async () => {
-  await checkFixture("bcrypt.htpasswd", "bcrypt", 3);
+  await checkFixture("bcrypt.htpasswd", "bcrypt", { bcryptWorkers: 3 });
+});
+
+Deno.test("gives the same answers hashing inline (the main thread of several)", async () => {
+  for (
+    const [file, scheme] of [["bcrypt", "bcrypt"], ["apr1", "apr1"], ["sha512", "sha512-crypt"]]
+  ) {
+    await checkFixture(`${file}.htpasswd`, scheme as HashScheme, { inline: true });
+  }
+  // One at a time, each in its own task: a timer due meanwhile runs between two hashes.
+  const verifier = createVerifier({ inline: true });
+  const [, encoded] = [...(await fixture("bcrypt.htpasswd"))][0];
+  const order: string[] = [];
+  const first = verifier.verify("x", parseHash(encoded)).then(() => order.push("hash 1"));
+  setTimeout(() => order.push("timer"), 0);
+  const second = verifier.verify("y", parseHash(encoded)).then(() => order.push("hash 2"));
+  await Promise.all([first, second]);
+  assertEquals(order.indexOf("timer") < order.indexOf("hash 2"), true);
+  verifier.close();
+  await verifier.verify("z", parseHash(encoded)).then(
+    () => assert(false, "verified after close()"),
+    () => {},
+  );
 });
 
 Deno.test("accepts bcrypt $2a$ and $2b$ hashes as well as $2y$", async () => {

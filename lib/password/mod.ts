@@ -10,6 +10,7 @@ import { isBcrypt, VerifyPool } from "./bcrypt.ts";
 import { isMd5Crypt } from "./md5_crypt.ts";
 import { isShaCrypt } from "./sha_crypt.ts";
 import { isSha1, verifySha1 } from "./sha1.ts";
+import { verifySlowHash } from "./slow_hash.ts";
 
 /** The hash schemes promgate can verify. */
 export type HashScheme =
@@ -118,6 +119,12 @@ export interface VerifierOptions {
    * UTF-8 bytes as bcrypt does; a rejection counts as a mismatch.
    */
   readonly verifyBcrypt?: (password: string, encoded: string) => Promise<boolean>;
+  /**
+   * Hash in this thread, one at a time, instead of in a Worker: for a thread that serves no
+   * requests (the main thread of several server threads), where a Worker would only add an
+   * isolate (~15-20 MB under Deno) and the hashing blocks nothing that serves.
+   */
+  readonly inline?: boolean;
 }
 
 /**
@@ -127,7 +134,7 @@ export interface VerifierOptions {
  * keeps the process alive.
  */
 export function createVerifier(options: VerifierOptions = {}): PasswordVerifier {
-  const pool = new VerifyPool(options.bcryptWorkers ?? 1);
+  const pool = options.inline ? new InlineHasher() : new VerifyPool(options.bcryptWorkers ?? 1);
   const native = options.verifyBcrypt;
   return {
     verify(password, hash) {
@@ -143,6 +150,33 @@ export function createVerifier(options: VerifierOptions = {}): PasswordVerifier 
       pool.close();
     },
   };
+}
+
+/**
+ * Slow hashes one at a time in this thread, each in a task of its own, so that the thread's
+ * other messages are handled between two hashes.
+ */
+class InlineHasher {
+  #queue: Promise<unknown> = Promise.resolve();
+  #closed = false;
+
+  verify(scheme: string, password: string, encoded: string): Promise<boolean> {
+    if (this.#closed) return Promise.reject(new Error("the password verifier is closed"));
+    const result = this.#queue.then(() =>
+      new Promise<boolean>((resolve, reject) =>
+        setTimeout(() => {
+          if (this.#closed) reject(new Error("the password verifier is closed"));
+          else resolve(verifySlowHash(scheme, password, encoded));
+        }, 0)
+      )
+    );
+    this.#queue = result.catch(() => {});
+    return result;
+  }
+
+  close(): void {
+    this.#closed = true;
+  }
 }
 
 async function verifyNatively(

@@ -1,5 +1,6 @@
 /** The C library through bun:ffi, for the client timeouts' socket listing (socket_ops.ts). */
-import { type Libc, linuxSocketOps, type SocketOps } from "./socket_ops.ts";
+// Types only: server threads load this module; only the main thread lists sockets.
+import type { Libc, SocketOps } from "./socket_ops.ts";
 
 /** The part of bun:ffi used here (Bun 1.4.5); declared so that `deno check` can check this file. */
 interface BunFfi {
@@ -41,6 +42,7 @@ export async function bunSocketOps(): Promise<SocketOps | string> {
       getsockopt: (fd, level, name, value, len) => s.getsockopt(fd, level, name, value, len),
       shutdown: (fd, how) => s.shutdown(fd, how),
     };
+    const { linuxSocketOps } = await import("./socket_ops.ts");
     return linuxSocketOps(bound);
   }
   return "no C library was found";

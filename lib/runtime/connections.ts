@@ -11,7 +11,7 @@
  */
 import type { ConnInfo } from "./types.ts";
 
-/** Int32 fields per port: requests in flight, last start, last end (deciseconds since epoch). */
+/** Int32 fields per port: requests in flight, last start, last end (see #stamp). */
 const FIELDS = 3;
 const ACTIVE = 0;
 const STARTED = 1;
@@ -50,11 +50,6 @@ export class ConnectionTable {
   static create(): ConnectionTable {
     const buffer = new SharedArrayBuffer(HEADER_BYTES + PORTS * FIELDS * 4);
     new Float64Array(buffer, 0, 1)[0] = Date.now();
-    const slots = new Int32Array(buffer, HEADER_BYTES, PORTS * FIELDS);
-    for (let port = 0; port < PORTS; port++) {
-      slots[port * FIELDS + STARTED] = -1;
-      slots[port * FIELDS + ENDED] = -1;
-    }
     return new ConnectionTable(buffer);
   }
 
@@ -67,7 +62,7 @@ export class ConnectionTable {
   begin(port: number): void {
     const at = (port & 0xffff) * FIELDS;
     Atomics.add(this.#slots, at + ACTIVE, 1);
-    Atomics.store(this.#slots, at + STARTED, this.#ticks());
+    Atomics.store(this.#slots, at + STARTED, this.#stamp());
   }
 
   /** What {@linkcode begin} began has ended. */
@@ -75,7 +70,7 @@ export class ConnectionTable {
     const at = (port & 0xffff) * FIELDS;
     // Never below zero, so a stray end cannot make a later request's connection look idle.
     if (Atomics.sub(this.#slots, at + ACTIVE, 1) <= 0) Atomics.add(this.#slots, at + ACTIVE, 1);
-    Atomics.store(this.#slots, at + ENDED, this.#ticks());
+    Atomics.store(this.#slots, at + ENDED, this.#stamp());
   }
 
   /** What is known about requests from client port `port`. */
@@ -85,9 +80,14 @@ export class ConnectionTable {
     const ended = Atomics.load(this.#slots, at + ENDED);
     return {
       active: Atomics.load(this.#slots, at + ACTIVE),
-      startedMs: started < 0 ? -1 : started * TICK_MS,
-      endedMs: ended < 0 ? -1 : ended * TICK_MS,
+      startedMs: started === 0 ? -1 : (started - 1) * TICK_MS,
+      endedMs: ended === 0 ? -1 : (ended - 1) * TICK_MS,
     };
+  }
+
+  /** Now in table units; never 0, which stands for "never" (so a new table needs no filling). */
+  #stamp(): number {
+    return this.#ticks() + 1;
   }
 
   #ticks(): number {

@@ -2,7 +2,8 @@
  * The C library through Deno's FFI (needs --allow-ffi): TCP_NODELAY on the listener
  * (deno_nodelay.ts) and the client timeouts' socket listing (socket_ops.ts).
  */
-import { type Libc, linuxSocketOps, type SocketOps } from "./socket_ops.ts";
+// Types only: server threads load this module; only the main thread lists sockets.
+import type { Libc, SocketOps } from "./socket_ops.ts";
 
 const LIBC_CANDIDATES = [
   "libc.so.6",
@@ -41,16 +42,14 @@ export function openLibc(): DenoLibc | null {
 }
 
 /** {@linkcode SocketOps} for Deno, or why there are none. */
-export function denoSocketOps(): Promise<SocketOps | string> {
+export async function denoSocketOps(): Promise<SocketOps | string> {
   let lib: DenoLibc | null;
   try {
     lib = openLibc();
   } catch (error) {
-    return Promise.resolve(
-      `it needs FFI (run with --allow-ffi): ${error instanceof Error ? error.message : error}`,
-    );
+    return `it needs FFI (run with --allow-ffi): ${error instanceof Error ? error.message : error}`;
   }
-  if (!lib) return Promise.resolve("no C library was found");
+  if (!lib) return "no C library was found";
   const s = lib.symbols;
   const bound: Libc = {
     getsockname: (fd, addr, len) => s.getsockname(fd, addr, len),
@@ -58,5 +57,6 @@ export function denoSocketOps(): Promise<SocketOps | string> {
     getsockopt: (fd, level, name, value, len) => s.getsockopt(fd, level, name, value, len),
     shutdown: (fd, how) => s.shutdown(fd, how),
   };
-  return Promise.resolve(linuxSocketOps(bound));
+  const { linuxSocketOps } = await import("./socket_ops.ts");
+  return linuxSocketOps(bound);
 }
