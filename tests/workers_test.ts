@@ -4,7 +4,7 @@
  * request here goes on a new connection, so the kernel spreads them over the threads.
  */
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
-import { needs, runPromgate, startUpstream } from "./_util.ts";
+import { DENO_RUN_FLAGS, MAIN, needs, runPromgate, startUpstream, tempDir } from "./_util.ts";
 import { rawGet, secretBasic, startGate } from "./security/_helpers.ts";
 
 const PASSWORD = "workers-pw-7";
@@ -123,4 +123,54 @@ Deno.test({
       assertEquals(second.code, 1, second.stderr);
       assert(/in use|address already in use/i.test(second.stderr), second.stderr);
     }),
+});
+
+Deno.test({
+  // Deno's own flags are what is tested; the Bun and binary runs have none.
+  ignore: Deno.env.get("PROMGATE_CMD") !== undefined,
+  name: "under Deno without --unstable-net, plain HTTP with workers: 2 serves from one thread",
+  async fn() {
+    const upstream = startUpstream(() => new Response("ok\n"));
+    const dir = await tempDir();
+    const config = {
+      listen: { hostname: "127.0.0.1", port: 0 },
+      routes: [{ path: "/", upstream: `${upstream.url}/`, auth: false }],
+      accessLog: false,
+      workers: THREADS,
+    };
+    await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(config));
+    const flags = DENO_RUN_FLAGS.filter((f) => f !== "--unstable-net");
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", ...flags, MAIN, "--config", `${dir}/config.json`],
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    let err = "";
+    const reading = (async () => {
+      for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) err += chunk;
+    })();
+    try {
+      const started = Date.now();
+      while (!/listening on (\S+)/.test(err) && Date.now() - started < 20_000) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const url = /listening on (\S+)/.exec(err)?.[1];
+      assert(
+        url !== undefined,
+        `promgate did not start (it exits 70 if it asks for SO_REUSEPORT):\n${err}`,
+      );
+      const r = await fetch(`${url}/`);
+      assertEquals([r.status, await r.text()], [200, "ok\n"]);
+      assertMatch(
+        err,
+        /needs? Deno's --unstable-net flag \(SO_REUSEPORT\); serving from one thread/,
+      );
+    } finally {
+      child.kill("SIGTERM");
+      await child.status;
+      await reading;
+      await upstream.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });

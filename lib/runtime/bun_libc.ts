@@ -7,7 +7,7 @@ interface BunFfi {
   dlopen(
     path: string,
     symbols: Record<string, { args: string[]; returns: string }>,
-  ): { symbols: Record<string, (...args: unknown[]) => number> };
+  ): { symbols: Libc };
 }
 
 const LIBC_CANDIDATES = ["libc.so.6", "libc.musl-x86_64.so.1", "libc.musl-aarch64.so.1"];
@@ -30,20 +30,14 @@ export async function bunSocketOps(): Promise<SocketOps | string> {
     return `bun:ffi does not load: ${error instanceof Error ? error.message : error}`;
   }
   for (const path of LIBC_CANDIDATES) {
-    let s;
+    let libc: Libc;
     try {
-      s = ffi.dlopen(path, SYMBOLS).symbols;
+      libc = ffi.dlopen(path, SYMBOLS).symbols;
     } catch {
       continue;
     }
-    const bound: Libc = {
-      getsockname: (fd, addr, len) => s.getsockname(fd, addr, len),
-      getpeername: (fd, addr, len) => s.getpeername(fd, addr, len),
-      getsockopt: (fd, level, name, value, len) => s.getsockopt(fd, level, name, value, len),
-      shutdown: (fd, how) => s.shutdown(fd, how),
-    };
     const { linuxSocketOps } = await import("./socket_ops.ts");
-    return linuxSocketOps(bound);
+    return linuxSocketOps(libc);
   }
   return "no C library was found";
 }

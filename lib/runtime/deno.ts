@@ -11,7 +11,7 @@ function protocolOf(req: Request): string {
 }
 
 /**
- * Whether Deno runs with --unstable-net, which SO_REUSEPORT on a TLS listener needs. Without the
+ * Whether Deno runs with --unstable-net, which SO_REUSEPORT on any listener needs. Without the
  * flag Deno does not throw but exits the process (code 70), so it must be known beforehand;
  * Deno.listenDatagram exists only under that flag.
  */
@@ -44,10 +44,11 @@ function claimPort(hostname: string, port: number): number {
   return bound;
 }
 
-function sharedPortProblem(tls: boolean): string | null {
-  return tls && !UNSTABLE_NET
-    ? "several server threads on one TLS port need Deno's --unstable-net flag (SO_REUSEPORT)"
-    : null;
+/** Deno 2.9.6 exits the process (code 70) for reusePort without --unstable-net, TLS or not. */
+function sharedPortProblem(_tls: boolean): string | null {
+  return UNSTABLE_NET
+    ? null
+    : "several server threads on one port need Deno's --unstable-net flag (SO_REUSEPORT)";
 }
 
 function bind(options: ServeOptions, port: number, reusePort: boolean): Server {

@@ -28,17 +28,15 @@ let libc: DenoLibc | null | undefined;
 /** The C library, opened once; null when none of the usual names loads. Throws without FFI. */
 export function openLibc(): DenoLibc | null {
   if (libc !== undefined) return libc;
-  libc = null;
   for (const name of LIBC_CANDIDATES) {
     try {
-      libc = Deno.dlopen(name, SYMBOLS);
-      break;
+      return libc = Deno.dlopen(name, SYMBOLS);
     } catch (error) {
+      // No permission: say so to every caller (nothing is cached).
       if (error instanceof Deno.errors.NotCapable) throw error;
-      /* try the next name */
     }
   }
-  return libc;
+  return libc = null;
 }
 
 /** {@linkcode SocketOps} for Deno, or why there are none. */
@@ -50,13 +48,7 @@ export async function denoSocketOps(): Promise<SocketOps | string> {
     return `it needs FFI (run with --allow-ffi): ${error instanceof Error ? error.message : error}`;
   }
   if (!lib) return "no C library was found";
-  const s = lib.symbols;
-  const bound: Libc = {
-    getsockname: (fd, addr, len) => s.getsockname(fd, addr, len),
-    getpeername: (fd, addr, len) => s.getpeername(fd, addr, len),
-    getsockopt: (fd, level, name, value, len) => s.getsockopt(fd, level, name, value, len),
-    shutdown: (fd, how) => s.shutdown(fd, how),
-  };
   const { linuxSocketOps } = await import("./socket_ops.ts");
-  return linuxSocketOps(bound);
+  // The bound symbols take what Libc declares (numbers, Uint8Arrays as pointers).
+  return linuxSocketOps(lib.symbols);
 }

@@ -37,6 +37,17 @@ async function sender(port: number, head: string, every?: number) {
   return { conn, stop: () => clearInterval(timer) };
 }
 
+/** Config for startGate: both timeouts short. */
+const SHORT_TIMEOUTS = {
+  listen: {
+    hostname: "127.0.0.1",
+    port: 0,
+    headerTimeoutSeconds: HEADER_S,
+    idleTimeoutSeconds: IDLE_S,
+  },
+  accessLog: false,
+};
+
 function assertWithin(label: string, seconds: number, limit: number): void {
   assert(
     seconds >= limit - 0.5 && seconds <= limit + SLACK_S,
@@ -49,15 +60,11 @@ Deno.test({
   name: "closes clients that send no whole request head in time, and idle keep-alive connections",
   async fn() {
     const upstream = startUpstream(() => new Response("ok\n"));
-    const gate = await startGate({}, [{ path: "/", upstream: `${upstream.url}/`, auth: false }], {
-      listen: {
-        hostname: "127.0.0.1",
-        port: 0,
-        headerTimeoutSeconds: HEADER_S,
-        idleTimeoutSeconds: IDLE_S,
-      },
-      accessLog: false,
-    });
+    const gate = await startGate(
+      {},
+      [{ path: "/", upstream: `${upstream.url}/`, auth: false }],
+      SHORT_TIMEOUTS,
+    );
     const started = performance.now();
     const clients = {
       silent: await sender(gate.port, ""),
@@ -127,15 +134,11 @@ Deno.test({
       });
       return new Response(body);
     });
-    const gate = await startGate({}, [{ path: "/", upstream: `${upstream.url}/`, auth: false }], {
-      listen: {
-        hostname: "127.0.0.1",
-        port: 0,
-        headerTimeoutSeconds: HEADER_S,
-        idleTimeoutSeconds: IDLE_S,
-      },
-      accessLog: false,
-    });
+    const gate = await startGate(
+      {},
+      [{ path: "/", upstream: `${upstream.url}/`, auth: false }],
+      SHORT_TIMEOUTS,
+    );
     try {
       const ws = new WebSocket(`${gate.url.replace("http", "ws")}/ws`);
       await new Promise((resolve, reject) => {
