@@ -3,7 +3,7 @@
  * (deno_nodelay.ts) and the client timeouts' socket listing (socket_ops.ts).
  */
 // Types only: server threads load this module; only the main thread lists sockets.
-import type { Libc, SocketOps } from "./socket_ops.ts";
+import type { SocketOps } from "./socket_ops.ts";
 
 const LIBC_CANDIDATES = [
   "libc.so.6",
