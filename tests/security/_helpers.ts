@@ -186,6 +186,18 @@ export async function startGate(
   });
 }
 
+/**
+ * Seconds from `since` (a performance.now() time) until the server closes `conn`, reading and
+ * dropping what it sends; a reset counts as closed.
+ */
+export async function secondsUntilClosed(conn: Deno.Conn, since: number): Promise<number> {
+  const buffer = new Uint8Array(16 * 1024);
+  try {
+    while (await conn.read(buffer) !== null) { /* drain */ }
+  } catch { /* reset: closed too */ }
+  return (performance.now() - since) / 1000;
+}
+
 /** Median of `xs` (not sorted in place). */
 export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);

@@ -7,7 +7,7 @@
  */
 import { assert, assertEquals } from "../_assert.ts";
 import { makeCert, needs, startUpstream, tempDir } from "../_util.ts";
-import { startGate } from "./_helpers.ts";
+import { secondsUntilClosed, startGate } from "./_helpers.ts";
 
 const encoder = new TextEncoder();
 const HEADER_S = 2;
@@ -17,15 +17,6 @@ const IDLE_S = 3;
  * after about a second; a busy CI machine may add a little more.
  */
 const SLACK_S = 3.5;
-
-/** Resolves with the seconds until the server closes `conn` (reading and dropping what it sends). */
-async function closedAfter(conn: Deno.Conn, started: number): Promise<number> {
-  const buffer = new Uint8Array(16 * 1024);
-  try {
-    while (await conn.read(buffer) !== null) { /* drain */ }
-  } catch { /* reset: closed too */ }
-  return (performance.now() - started) / 1000;
-}
 
 /** A connection that sends `head`, then (if `every` is set) one more header byte every `every` ms. */
 async function sender(port: number, head: string, every?: number) {
@@ -76,7 +67,7 @@ Deno.test({
     };
     try {
       const closed = await Promise.all(
-        Object.values(clients).map(({ conn }) => closedAfter(conn, started)),
+        Object.values(clients).map(({ conn }) => secondsUntilClosed(conn, started)),
       );
       const [silent, halfHead, trickledHead, idle, keepAliveTrickle] = closed;
       console.log(
@@ -181,7 +172,7 @@ Deno.test({
       const conn = await Deno.connectTls({ hostname: "127.0.0.1", port: gate.port, caCerts });
       await conn.handshake();
       await conn.write(encoder.encode("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n"));
-      assertWithin("TLS, half a head", await closedAfter(conn, started), HEADER_S);
+      assertWithin("TLS, half a head", await secondsUntilClosed(conn, started), HEADER_S);
       try {
         conn.close();
       } catch { /* closed by the server */ }

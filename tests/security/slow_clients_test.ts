@@ -5,7 +5,7 @@
  */
 import { assert, assertEquals } from "../_assert.ts";
 import { basic, needs } from "../_util.ts";
-import { rawGet, startGate, startRecorder } from "./_helpers.ts";
+import { rawGet, secondsUntilClosed, startGate, startRecorder } from "./_helpers.ts";
 
 const PASSWORD = "slow-Clients-pw-7";
 const encoder = new TextEncoder();
@@ -23,15 +23,6 @@ async function slowloris(port: number, count: number): Promise<Deno.Conn[]> {
     conns.push(conn);
   }
   return conns;
-}
-
-/** The seconds from `since` until the server closes `conn`. */
-async function untilClosed(conn: Deno.Conn, since: number): Promise<number> {
-  const buffer = new Uint8Array(4096);
-  try {
-    while (await conn.read(buffer) !== null) { /* drain */ }
-  } catch { /* reset: closed too */ }
-  return (performance.now() - since) / 1000;
 }
 
 /** Starts a chunked upload that sends one byte every 100 ms until `stop` is called. */
@@ -83,7 +74,7 @@ Deno.test({
       assert(p99 < 500, `p99 ${p99} ms`);
       // Then the default header timeout (10 s) closes every slowloris connection.
       const closed = await Promise.race([
-        Promise.all(conns.map((c) => untilClosed(c, opened))),
+        Promise.all(conns.map((c) => secondsUntilClosed(c, opened))),
         new Promise<null>((resolve) => setTimeout(resolve, 20_000, null)),
       ]);
       assert(closed !== null, "the slowloris connections were still open 20 s later");
