@@ -57,7 +57,7 @@ const handler = createHandler({
   state: () => state,
   client: {
     fetchDecodesCompression: true,
-    fetchUpstream: () =>
+    fetchUpstream: (_url: string) =>
       Promise.resolve(
         new Response(BODY, {
           headers: { "content-type": "text/plain; charset=utf-8", "content-length": "30" },

@@ -1,8 +1,12 @@
 /**
- * One timer per proxied request for both upstream timeouts: no response headers within the
- * route's timeout, and (like nginx's proxy_read_timeout) no body data for that long between two
- * reads. The clock runs only while promgate waits for the upstream — never while a slow client
- * keeps it from reading — and re-arms itself lazily, so a fast exchange costs one setTimeout.
+ * The upstream timeouts of a proxied request: no response headers within the route's timeout, and
+ * (like nginx's proxy_read_timeout) no body data for that long between two reads. The clock runs
+ * only while promgate waits for the upstream — never while a slow client keeps it from reading.
+ *
+ * Every in-flight exchange of a thread shares one interval timer that ticks while any is in flight,
+ * rather than arming a timer of its own: under load that saves a setTimeout/clearTimeout pair per
+ * request, and it lets work that only matters for slow exchanges (listening for the client going
+ * away, see {@link UpstreamDeadline.whenOlderThan}) be skipped by the fast ones.
  */
 
 /** What a body reader tells the deadline; see {@link UpstreamDeadline}. */
@@ -15,15 +19,41 @@ export interface ReadWatch {
   done(): void;
 }
 
+/** How often in-flight exchanges are checked: the precision of every timeout here. */
+export const TICK_MS = 25;
+
+const inFlight = new Set<UpstreamDeadline>();
+let ticker: ReturnType<typeof setInterval> | undefined;
+
+function track(d: UpstreamDeadline): void {
+  inFlight.add(d);
+  ticker ??= setInterval(tick, TICK_MS);
+}
+
+function untrack(d: UpstreamDeadline): void {
+  inFlight.delete(d);
+  // Stopped at once when the last one ends, so nothing keeps an idle thread (or a test) busy.
+  if (inFlight.size === 0 && ticker !== undefined) {
+    clearInterval(ticker);
+    ticker = undefined;
+  }
+}
+
+function tick(): void {
+  const now = performance.now();
+  for (const d of inFlight) d.check(now);
+}
+
 /** Calls `onExpire` once the upstream has kept promgate waiting `ms` in one stretch. */
 export class UpstreamDeadline implements ReadWatch {
-  #since: number | null = performance.now();
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  readonly #started = performance.now();
+  #since: number | null = this.#started;
   #over = false;
   #after: (() => void) | null = null;
+  #aged: { readonly ms: number; readonly run: () => void } | null = null;
 
   constructor(readonly ms: number, private readonly onExpire: () => void) {
-    this.#arm(ms);
+    track(this);
   }
 
   waiting(): void {
@@ -35,8 +65,10 @@ export class UpstreamDeadline implements ReadWatch {
   }
 
   done(): void {
-    this.#over = true;
-    clearTimeout(this.#timer);
+    if (!this.#over) {
+      this.#over = true;
+      untrack(this);
+    }
     const after = this.#after;
     this.#after = null;
     after?.();
@@ -48,19 +80,24 @@ export class UpstreamDeadline implements ReadWatch {
     else this.#after = callback;
   }
 
-  #arm(delay: number): void {
-    this.#timer = setTimeout(() => this.#check(), delay);
+  /**
+   * Calls `run` once, on the first tick at least `ms` after the exchange began, unless it is over
+   * by then (so within `ms` + {@link TICK_MS}).
+   */
+  whenOlderThan(ms: number, run: () => void): void {
+    this.#aged = { ms, run };
   }
 
-  #check(): void {
-    if (this.#over) return;
-    if (this.#since === null) return this.#arm(this.ms);
-    const waited = performance.now() - this.#since;
-    if (waited >= this.ms) {
-      this.#over = true;
-      this.onExpire();
-    } else {
-      this.#arm(this.ms - waited);
+  /** Called on every tick while in flight. */
+  check(now: number): void {
+    const aged = this.#aged;
+    if (aged !== null && now - this.#started >= aged.ms) {
+      this.#aged = null;
+      aged.run();
     }
+    if (this.#over || this.#since === null || now - this.#since < this.ms) return;
+    this.#over = true;
+    untrack(this);
+    this.onExpire();
   }
 }

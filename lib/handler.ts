@@ -128,9 +128,9 @@ const UPSTREAM_ERRORS: Record<number, "timeout" | "refused" | undefined> = {
  */
 export const MAX_HEADER_BYTES = 32 * 1024;
 
-function headerBytes(headers: Headers): number {
+function headerBytes(entries: readonly [string, string][]): number {
   let n = 0;
-  for (const [name, value] of headers) n += name.length + value.length + 4;
+  for (const [name, value] of entries) n += name.length + value.length + 4;
   return n;
 }
 
@@ -146,7 +146,9 @@ async function handle(
   state: HandlerState,
   ctx: Context,
 ): Promise<Outcome> {
-  if (headerBytes(req.headers) > MAX_HEADER_BYTES) {
+  // One snapshot of the headers serves the size check and the upstream request.
+  const headerEntries = [...req.headers];
+  if (headerBytes(headerEntries) > MAX_HEADER_BYTES) {
     return { ...plain(431, "431 Request Header Fields Too Large\n"), user: null, route: null };
   }
   // An ambiguous target matches no route: like any unknown path it needs authentication (so
@@ -209,6 +211,9 @@ async function handle(
       ctx.deps.onUpstreamError?.(`${req.method} ${target.path}: ${line}`);
     },
     connection: info,
+    headerEntries,
+    search: target.search,
+    checkClientFirst: cacheHit === false,
   };
   const accept = ctx.deps.client.acceptWebSocket;
   const result = isWebSocketUpgrade(req) && accept
@@ -281,14 +286,17 @@ function withoutBodyForHead(req: Request, outcome: Outcome): Outcome {
   return { ...outcome, response: bodiless, bytes: 0 };
 }
 
-/** The path and query for the access log; the raw target when it does not even parse. */
+/**
+ * The path and query for the access log, as the client sent them (before canonicalization). The
+ * runtime hands over a serialized absolute URL, so they are what follows its authority.
+ */
 function pathOf(req: Request): string {
-  try {
-    const url = new URL(req.url);
-    return url.pathname + url.search;
-  } catch {
-    return req.url.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, "");
-  }
+  const url = req.url;
+  const authority = url.indexOf("//");
+  const start = url.indexOf("/", authority < 0 ? 0 : authority + 2);
+  if (start < 0) return "/";
+  const hash = url.indexOf("#", start);
+  return hash < 0 ? url.slice(start) : url.slice(start, hash);
 }
 
 /**

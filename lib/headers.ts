@@ -13,15 +13,23 @@ const HOP_BY_HOP = new Set([
   "upgrade",
 ]);
 
-/** Copies `source` without hop-by-hop headers, nor the ones `Connection` names, nor `drop`. */
-export function endToEndHeaders(source: Headers, drop: readonly string[] = []): Headers {
+/**
+ * Copies `source` without hop-by-hop headers, nor the ones `Connection` names, nor `drop`.
+ * `entries`, when given, must be what iterating `source` yields (a snapshot the caller already
+ * took: iterating Headers sorts and joins them, ~6 µs each time on Deno).
+ */
+export function endToEndHeaders(
+  source: Headers,
+  drop: readonly string[] = [],
+  entries: Iterable<[string, string]> = source,
+): Headers {
   const named = new Set(drop);
   for (const token of (source.get("connection") ?? "").split(",")) {
     const name = token.trim().toLowerCase();
     if (name) named.add(name);
   }
   const out = new Headers();
-  for (const [name, value] of source) {
+  for (const [name, value] of entries) {
     if (HOP_BY_HOP.has(name) || named.has(name)) continue;
     if (name === "set-cookie") continue; // joined by iteration; copied one by one below
     out.append(name, value);

@@ -243,5 +243,9 @@ export class Metrics {
 
 /** `name="value"` with the value escaped as the text format requires. */
 function label(name: string, value: string): string {
+  // Route names, methods and codes never need escaping; skip the three replaces for them.
+  if (!NEEDS_ESCAPE.test(value)) return `${name}="${value}"`;
   return `${name}="${value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`;
 }
+
+const NEEDS_ESCAPE = /[\\"\n]/;

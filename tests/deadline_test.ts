@@ -1,5 +1,5 @@
-/** The one timer per proxied request: it counts only time spent waiting for the upstream. */
-import { UpstreamDeadline } from "../lib/deadline.ts";
+/** The upstream timeouts of a proxied request: they count only time spent waiting for the upstream. */
+import { TICK_MS, UpstreamDeadline } from "../lib/deadline.ts";
 import { assertEquals } from "./_assert.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -38,4 +38,29 @@ Deno.test("steady progress keeps it from expiring; done() stops it", async () =>
   d.done();
   await sleep(120);
   assertEquals(expired, 0);
+});
+
+Deno.test("work for slow exchanges runs once they are old enough, and never for quick ones", async () => {
+  const quick = new UpstreamDeadline(1000, () => {});
+  let quickRan = 0;
+  quick.whenOlderThan(40, () => quickRan++);
+  const slow = new UpstreamDeadline(1000, () => {});
+  let slowRan = 0;
+  slow.whenOlderThan(40, () => slowRan++);
+  await sleep(10);
+  quick.done();
+  await sleep(120);
+  assertEquals([quickRan, slowRan], [0, 1]); // once only, though several ticks passed
+  slow.done();
+});
+
+Deno.test("expires on time: never early, and about a tick late at most", async () => {
+  const started = performance.now();
+  let expiredAfter = -1;
+  const d = new UpstreamDeadline(100, () => expiredAfter = performance.now() - started);
+  while (expiredAfter < 0) await sleep(5);
+  d.done();
+  if (expiredAfter < 100 || expiredAfter > 100 + TICK_MS + 100) {
+    throw new Error(`expired after ${expiredAfter.toFixed(0)} ms, not 100-${100 + TICK_MS} ms`);
+  }
 });

@@ -212,7 +212,10 @@ class BunSocketAdapter implements ServerSocket {
 
 /** Responses that stand for "upgraded"; `fetch` answers Bun with undefined for them. */
 const UPGRADED = new WeakSet<Response>();
-/** The Bun server each request came in on, for `upgrade()`. */
+/**
+ * The Bun server each upgrade request came in on, for `upgrade()`. Only requests that carry an
+ * Upgrade header are entered: a WeakMap entry per request is garbage the collector must trace.
+ */
 const SERVER_OF = new WeakMap<Request, BunServer>();
 
 function acceptWebSocket(req: Request, protocol: string | null) {
@@ -270,7 +273,7 @@ function bind(options: ServeOptions, port: number, reusePort: boolean): Server {
       const conn: ConnInfo = table && peer
         ? new TrackedConn(remoteAddr, PROTOCOL, table, peer.port)
         : { remoteAddr, protocol: PROTOCOL };
-      SERVER_OF.set(req, bunServer);
+      if (req.headers.has("upgrade")) SERVER_OF.set(req, bunServer);
       const response = await trackRequest(
         peer ? table : undefined,
         peer?.port ?? 0,
@@ -303,7 +306,7 @@ function bind(options: ServeOptions, port: number, reusePort: boolean): Server {
  * With `decompress: false` Bun's fetch neither decodes the body nor adds an Accept-Encoding of its
  * own (it adds `gzip, deflate, br, zstd` when decompressing), so the upstream sees the client's.
  */
-function fetchUpstream(url: URL, init: RequestInit): Promise<Response> {
+function fetchUpstream(url: string, init: RequestInit): Promise<Response> {
   const bunInit: BunRequestInit = { ...init, redirect: "manual", decompress: false };
   return fetch(url, bunInit);
 }

@@ -130,10 +130,17 @@ export function trackRequest(
 ): Response | Promise<Response> {
   if (!table) return run();
   table.begin(port);
+  const end = () => table.end(port);
   try {
-    return Promise.resolve(run()).finally(() => table.end(port));
+    return Promise.resolve(run()).then((response) => {
+      end();
+      return response;
+    }, (error) => {
+      end();
+      throw error;
+    });
   } catch (error) {
-    table.end(port);
+    end();
     throw error;
   }
 }

@@ -121,7 +121,7 @@ export const denoRuntime: Runtime = {
   sharedPortProblem,
   fetchUpstream: (url, init) =>
     isUnsizedUpload(init)
-      ? sendUnsizedUpload(url, init)
+      ? sendUnsizedUpload(new URL(url), init)
       : fetch(url, { ...init, redirect: "manual" }),
   // Deno's fetch decodes gzip and br even when the caller set Accept-Encoding, keeping the
   // upstream's Content-Encoding and Content-Length; only `identity` stops it.

@@ -99,7 +99,7 @@ export interface Runtime {
    * Sends a request to an upstream: never follows redirects, streams both bodies, and (where the
    * runtime allows) does not decode the response body.
    */
-  fetchUpstream(url: URL, init: RequestInit): Promise<Response>;
+  fetchUpstream(url: string, init: RequestInit): Promise<Response>;
   /**
    * Whether {@linkcode fetchUpstream} decodes gzip/br bodies itself (Deno) while leaving the
    * upstream's Content-Encoding and Content-Length in place, unless asked for identity.
