@@ -7,7 +7,7 @@ import { portOpen, type Proc, type ProcessGroup, waitReady } from "./process.ts"
 
 /** The proxies compared, in the order they run. */
 export const PROXIES = ["nginx", "caddy", "promgate", "promgate-bun"] as const;
-export type ProxyName = typeof PROXIES[number] | "promgate-http";
+export type ProxyName = typeof PROXIES[number] | "promgate-http" | "deno-floor" | "bun-floor";
 
 /** Bun as `deno task tools:bun` installs it (the runtime of the `deno task compile` binary). */
 export const BUN = ".tools/node_modules/.bin/bun";
@@ -203,6 +203,45 @@ export async function startPromgate(
         "accessLog false, workers auto"
       : "promgate: deno run -A --unstable-no-legacy-abort --unstable-net " +
         "--v8-flags=--max-semi-space-size=1 main.ts, accessLog false, workers auto",
+  };
+}
+
+/**
+ * bench/floor.ts on Deno (with promgate's flags) or Bun: a bare TLS proxy to prometheus with no
+ * auth, served from as many processes as promgate has server threads, so that promgate's rows can
+ * be read against the least its runtime's server and fetch cost. Scenario 1 only.
+ */
+export async function startFloor(
+  s: Setup,
+  port: number,
+  runtime: "deno" | "bun",
+  copies: number,
+): Promise<Target> {
+  const name = runtime === "bun" ? "bun-floor" : "deno-floor";
+  const script = [
+    `${s.repoDir}/bench/floor.ts`,
+    `--port=${port}`,
+    `--upstream=http://127.0.0.1:${s.prometheusPort}`,
+    `--cert=${s.certFile}`,
+    `--key=${s.keyFile}`,
+    `--copies=${copies}`,
+  ];
+  const [program, args] = runtime === "bun" ? [`${s.repoDir}/${BUN}`, script] : [Deno.execPath(), [
+    "run",
+    "-A",
+    "--unstable-net",
+    "--v8-flags=--max-semi-space-size=1",
+    ...script,
+  ]];
+  const proc = await s.group.start(name, program, args, { cwd: s.repoDir });
+  await waitReady(proc, () => httpsReady(port), 60_000);
+  return {
+    name,
+    baseUrl: `https://127.0.0.1:${port}`,
+    proc,
+    users: [],
+    description: `${name}: bench/floor.ts on ${runtime === "bun" ? "Bun" : "Deno"}, ${copies} ` +
+      "processes: Deno.serve/Bun.serve + fetch to prometheus, no auth, no logging (the runtime's floor)",
   };
 }
 

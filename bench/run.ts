@@ -34,6 +34,7 @@ import {
   type ProxyName,
   type Setup,
   startCaddy,
+  startFloor,
   startNginx,
   startPrometheus,
   startPromgate,
@@ -75,6 +76,8 @@ const ATTACK_RATE = 200;
 const ATTACK_CONNECTIONS = 64;
 const ATTACK_VALID_CONNECTIONS = 8;
 const CHUNKED_CONNECTIONS = 4;
+/** The copies of the floor proxies: as many as promgate's `"workers": "auto"` server threads. */
+const CORES = navigator.hardwareConcurrency ?? 1;
 
 interface Options {
   durationSec: number;
@@ -419,14 +422,20 @@ class Bench {
       ? `http://127.0.0.1:${this.setup.prometheusPort}/-/healthy`
       : `${target.baseUrl}/prometheus/-/healthy`;
     for (const proto of direct ? ["h1"] : ["h1", "h2"]) {
-      for (const kind of direct ? ["-" as const] : target.users) {
+      // The floors verify nobody: one row each, without credentials.
+      const kinds = direct || target.users.length === 0 ? ["-" as const] : target.users;
+      for (const kind of kinds) {
         const auth = kind === "-" ? null : this.users[kind].authorization;
         const row: Omit<Row, "reqPerSec"> = {
           scenario: 1,
           case: proto,
           server: direct ? "direct" : target.name,
           user: kind,
-          note: direct ? "prometheus itself, plain HTTP, no auth" : undefined,
+          note: direct
+            ? "prometheus itself, plain HTTP, no auth"
+            : target.users.length === 0
+            ? "bare Deno.serve/Bun.serve + fetch, no auth: the runtime's floor"
+            : undefined,
         };
         await this.loadRow(
           row,
@@ -816,6 +825,21 @@ async function main(): Promise<number> {
           }
         } finally {
           if (target) await group.stop(target.proc);
+        }
+      }
+      // What promgate's runtimes allow at best, after promgate's rows (reference, no target).
+      if (scenario === 1) {
+        for (const [p, runtime] of [["promgate", "deno"], ["promgate-bun", "bun"]] as const) {
+          if (!opts.proxies.includes(p)) continue;
+          const floor = await startFloor(bench.setup, freePort(), runtime, CORES);
+          try {
+            if (!descriptions.includes(floor.description)) descriptions.push(floor.description);
+            await bench.scenario1(floor);
+          } catch (error) {
+            bench.say(`    ${floor.name} FAILED: ${message(error)}`);
+          } finally {
+            await group.stop(floor.proc);
+          }
         }
       }
       // The same promgate over plain HTTP: over TLS h1 its p50 must stay within 2x of this
