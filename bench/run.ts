@@ -958,7 +958,9 @@ function estimateSeconds(o: Options): number {
   const m = o.durationSec + o.warmSec + 0.5;
   const n = o.proxies.length;
   let s = 10 + 3 * n;
-  if (o.scenarios.has(1)) s += m * (1 + o.proxies.reduce((k, p) => k + (p === "caddy" ? 2 : 4), 0));
+  // Per server: one row per user and protocol (Caddy: bcrypt only; the floors: no user).
+  const rows = (p: string) => p === "caddy" ? 2 : p.startsWith("promgate") ? 4 + 2 : 4;
+  if (o.scenarios.has(1)) s += m * (1 + o.proxies.reduce((k, p) => k + rows(p), 0));
   if (o.scenarios.has(2)) s += (o.durationSec + 3 + o.warmSec) * n;
   if (o.scenarios.has(3)) s += (n + 1) * (o.downloadBytes + o.uploadBytes) / 4e8;
   if (o.scenarios.has(4)) s += m * (n + 1);
