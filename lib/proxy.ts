@@ -7,7 +7,7 @@ import type { RouteConfig } from "./config.ts";
 import { coalesceBody, type CoalesceLimits, DEFAULT_LIMITS, readWhole } from "./coalesce.ts";
 import { type ReadWatch, UpstreamDeadline } from "./deadline.ts";
 import { type EncodingPlan, planEncoding, reencode } from "./encoding.ts";
-import { addForwarded, endToEndHeaders, type ForwardedFacts } from "./headers.ts";
+import { addForwarded, endToEndHeaders, endToEndList, type ForwardedFacts } from "./headers.ts";
 import { plain } from "./responses.ts";
 import { rewriteLocation } from "./routes.ts";
 import type { ConnInfo, Runtime } from "./runtime/types.ts";
@@ -144,10 +144,11 @@ function stallReason(route: RouteConfig): string {
 export function upstreamTarget(p: ProxyRequest): { url: URL; headers: Headers } {
   const url = new URL(upstreamUrl(p));
   const plan = { acceptEncoding: null, decoded: () => false };
-  return { url, headers: upstreamHeaders(p, plan) };
+  return { url, headers: new Headers(upstreamHeaders(p, plan)) };
 }
 
-function upstreamHeaders(p: ProxyRequest, plan: EncodingPlan): Headers {
+/** The request headers for the upstream, as a list (see {@link endToEndList} for why). */
+function upstreamHeaders(p: ProxyRequest, plan: EncodingPlan): [string, string][] {
   const { route } = p;
   const user = p.user ?? null;
   const drop = [
@@ -158,10 +159,10 @@ function upstreamHeaders(p: ProxyRequest, plan: EncodingPlan): Headers {
     ...(route.forwardUser ? [route.forwardUser] : []),
     ...(route.forwardAuthorization ? [] : ["authorization"]),
   ];
-  const headers = endToEndHeaders(p.request.headers, drop, p.headerEntries);
-  if (plan.acceptEncoding !== null) headers.set("accept-encoding", plan.acceptEncoding);
+  const headers = endToEndList(p.request.headers, drop, p.headerEntries);
+  if (plan.acceptEncoding !== null) headers.push(["accept-encoding", plan.acceptEncoding]);
   addForwarded(headers, p.forwarded);
-  if (route.forwardUser && user !== null) headers.set(route.forwardUser, user);
+  if (route.forwardUser && user !== null) headers.push([route.forwardUser, user]);
   return headers;
 }
 
