@@ -54,10 +54,11 @@ export interface ProxyRequest {
 }
 
 /**
- * How long an exchange runs before promgate listens for its client going away. Listening costs
- * Deno's server an async op per request (measured: ~70 µs of CPU, a third of a minimal proxy's),
- * so the many exchanges that end sooner never pay it; a slow query whose client disconnects is
- * still aborted upstream within this plus one tick.
+ * How long an exchange runs before promgate listens for its client going away. Listening costs a
+ * pending async op in Deno's server and an event listener per request (about 70 µs of CPU with
+ * Deno's legacy abort semantics, a few µs with `--unstable-no-legacy-abort` as promgate runs), so
+ * the many exchanges that end sooner skip it; a slow query whose client disconnects is still
+ * aborted upstream within this plus one tick.
  */
 export const CLIENT_WATCH_MS = 50;
 
