@@ -42,10 +42,10 @@ export interface ProxyRequest {
   readonly onBodyCut?: (line: string) => void;
   /** The client's connection, held busy while the response body streams (ConnInfo.hold). */
   readonly connection?: ConnInfo;
-  /** The request's headers as iterating them yields, when the caller already has them. */
-  readonly headerEntries?: readonly [string, string][];
-  /** The request target's query ("?..." or ""); taken from the request's URL when absent. */
-  readonly search?: string;
+  /** The request's headers as iterating them yields (the handler's one snapshot of them). */
+  readonly headerEntries: readonly [string, string][];
+  /** The request target's query ("?..." or ""), as lib/request_target.ts split it off. */
+  readonly search: string;
   /**
    * Whether the client may already have gone (its password was just hashed, which takes long
    * enough): then nothing is sent upstream if it has.
@@ -130,7 +130,7 @@ function followClient(client: AbortSignal, upstream: AbortController): void {
  * starts with "//" nor holds a backslash (lib/routes.ts), so the text parses as this origin's.
  */
 function upstreamUrl(p: ProxyRequest): string {
-  return p.route.upstream.origin + p.upstreamPath + (p.search ?? new URL(p.request.url).search);
+  return p.route.upstream.origin + p.upstreamPath + p.search;
 }
 
 function stallReason(route: RouteConfig): string {
