@@ -434,3 +434,54 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  ...needs("htpasswd", "openssl"),
+  name: "a self-signed certificate is the same on every server thread, kept on SIGHUP, " +
+    "and replaced everywhere when its hostnames change",
+  async fn() {
+    const upstream = startSlowUpstream("self-signed");
+    const routes = [{ path: "/prometheus/", upstream: `${upstream.url}/` }];
+    const tls = (hostnames?: string[]) => ({
+      selfSigned: true,
+      ...(hostnames ? { hostnames } : {}),
+    });
+    const gate = await startGate({ admin: secret("self-signed-pw") }, routes, {
+      tls: tls(),
+      workers: 2,
+    });
+    const config = (hostnames?: string[]) => ({
+      listen: { hostname: "127.0.0.1", port: gate.port },
+      tls: tls(hostnames),
+      auth: AUTH,
+      routes,
+      workers: 2,
+    });
+    // Ten new connections: the kernel spreads them over both threads (all ten on one: p < 0.2%).
+    const servedByAll = async () => {
+      const prints = new Set<string>();
+      for (let i = 0; i < 10; i++) prints.add(await servedFingerprint(gate.port));
+      return [...prints];
+    };
+    const printed = () => [...gate.stderr().matchAll(/SHA-256 fingerprint ([0-9A-F:]{95})/g)];
+    try {
+      assertStringIncludes(gate.stderr(), "2 server threads");
+      const first = printed()[0]?.[1];
+      assert(first, `no fingerprint printed at start:\n${gate.stderr()}`);
+      assertEquals(await servedByAll(), [first]);
+
+      await rewriteConfigAndHup(gate, config());
+      await waitForLog(gate, /reload: config /);
+      assertEquals(await servedByAll(), [first], "a SIGHUP must keep a pinned fingerprint");
+
+      await rewriteConfigAndHup(gate, config(["localhost", "127.0.0.1", "promgate.test"]));
+      await waitForLog(gate, /reload: certificate a self-signed certificate: serving it/);
+      const fresh = printed().at(-1)![1];
+      assert(fresh !== first, "new hostnames must give a new certificate");
+      assertEquals(await servedByAll(), [fresh]);
+    } finally {
+      await gate.close();
+      await upstream.close();
+    }
+  },
+});
