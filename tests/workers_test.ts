@@ -149,9 +149,12 @@ Deno.test({
     const reading = (async () => {
       for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) err += chunk;
     })();
+    let exited = false;
+    child.status.then(() => exited = true);
     try {
       const started = Date.now();
-      while (!/listening on (\S+)/.test(err) && Date.now() - started < 20_000) {
+      // Stop waiting as soon as promgate exits (the old code exited with 70 at start-up).
+      while (!/listening on (\S+)/.test(err) && !exited && Date.now() - started < 20_000) {
         await new Promise((r) => setTimeout(r, 50));
       }
       const url = /listening on (\S+)/.exec(err)?.[1];
@@ -166,7 +169,7 @@ Deno.test({
         /needs? Deno's --unstable-net flag \(SO_REUSEPORT\); serving from one thread/,
       );
     } finally {
-      child.kill("SIGTERM");
+      if (!exited) child.kill("SIGTERM");
       await child.status;
       await reading;
       await upstream.close();
