@@ -131,7 +131,7 @@ export class Authenticator {
     const wait = guard?.(user) ?? 0;
     if (wait > 0) return { ok: false, reason: "throttled", user, retryAfter: wait };
     if (!hash) {
-      await this.#verifyOnce(key, password, this.#decoy());
+      await this.#verifyOnce(key, password, this.#decoy(user));
       return { ok: false, reason: "unknown_user", user };
     }
     if (!(await this.#verifyOnce(key, password, hash))) {
@@ -144,7 +144,6 @@ export class Authenticator {
     return { ok: true, user, cached: false };
   }
 
-  /** Keyed hash of the credential; length-prefixing keeps ("a:b","c") and ("a","b:c") apart. */
   /**
    * The cache key: SHA-256 over a per-process random secret of fixed length, then the user (length
    * prefixed, so no two credentials share an input) and the password. The key never leaves the
@@ -169,9 +168,16 @@ export class Authenticator {
     return pending;
   }
 
-  /** A real user's hash, so an unknown user costs what a wrong password costs. */
-  #decoy(): PasswordHash {
-    return this.#decoys[Math.floor(Math.random() * this.#decoys.length)];
+  /**
+   * The hash an unknown `user` is checked against, so it costs what a wrong password costs.
+   * Chosen by a keyed hash of the name among the file's hashes, in file order: one name always
+   * gets the same hash (also on every server thread, which share the secret, and after a reload
+   * of an unchanged file), so it answers at one speed like a real user. A random pick gave
+   * unknown names a mix of fast and slow answers when the file mixes hash types.
+   */
+  #decoy(user: string): PasswordHash {
+    const digest = createHash("sha256").update(`${this.#cacheKey}decoy:${user}`).digest();
+    return this.#decoys[digest.readUIntBE(0, 6) % this.#decoys.length];
   }
 
   /**

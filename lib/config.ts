@@ -14,6 +14,7 @@ import { z } from "zod";
 import { InputError } from "./errors.ts";
 import { DEFAULT_HEADER_TIMEOUT_SECONDS, DEFAULT_IDLE_TIMEOUT_SECONDS } from "./client_timeouts.ts";
 import { jsonPath, parseJsonStrict } from "./json_text.ts";
+import { DEFAULT_THROTTLE } from "./throttle.ts";
 import { generateSelfSigned } from "./self_signed.ts";
 
 /**
@@ -37,13 +38,15 @@ export interface AuthConfig {
   throttle: ThrottleConfig | null;
 }
 
-/** Failed-login throttling settings, defaults applied. */
+/** Failed-login throttling settings, defaults applied (meanings: lib/throttle.ts). */
 export interface ThrottleConfig {
   clientFailures: number;
   userFailures: number;
+  clientUsers: number;
   baseDelaySeconds: number;
   maxDelaySeconds: number;
   forgetAfterSeconds: number;
+  knownAddressDays: number;
 }
 
 /** One route, resolved. See docs/config.md for the matching rules. */
@@ -269,25 +272,59 @@ const tlsSchema = z.strictObject({
 const seconds = (fallback: number, description: string) =>
   z.number().positive().max(86_400).default(fallback).meta({ description });
 
+/** The throttle defaults, written once in lib/throttle.ts. */
+const T = DEFAULT_THROTTLE;
+
 const throttleSchema = z.strictObject({
-  clientFailures: z.number().int().min(1).default(5).meta({
-    description: "Failed logins from one client address before it is throttled. Default 5.",
+  clientFailures: z.number().int().min(1).default(T.clientFailures).meta({
+    description: "Failed logins from one client address (IPv6: one /64) as one user name before " +
+      "that address waits to try that name again; other names from the address are not " +
+      `affected. Default ${T.clientFailures}.`,
   }),
-  userFailures: z.number().int().min(1).default(10).meta({
-    description: "Failed logins for one user name, from any client, before it is throttled. " +
-      "Default 10.",
+  userFailures: z.number().int().min(1).default(T.userFailures).meta({
+    description: "Failed logins as one user name, from any addresses, before that name waits at " +
+      "every address where it has not logged in within knownAddressDays. " +
+      `Default ${T.userFailures}.`,
   }),
-  baseDelaySeconds: seconds(1, "The first delay; each further failure doubles it. Default 1."),
-  maxDelaySeconds: seconds(60, "The longest delay. Default 60."),
-  forgetAfterSeconds: seconds(
-    900,
-    "Failures are forgotten this long after the last one. Default 900.",
+  clientUsers: z.number().int().min(1).max(1000).default(T.clientUsers).meta({
+    description: "Distinct user names failing from one client address (password spraying) " +
+      "before that address waits, for every name that has not logged in from it within " +
+      `knownAddressDays. Default ${T.clientUsers}.`,
+  }),
+  baseDelaySeconds: seconds(
+    T.baseDelaySeconds,
+    `The first delay; each further failure doubles it. Default ${T.baseDelaySeconds}.`,
   ),
+  maxDelaySeconds: seconds(
+    T.maxDelaySeconds,
+    "The longest delay, and the Retry-After of every 429 (so it does not tell when a block " +
+      `ends). Default ${T.maxDelaySeconds}.`,
+  ),
+  forgetAfterSeconds: seconds(
+    T.forgetAfterSeconds,
+    `Failures are forgotten this long after the last one. Default ${T.forgetAfterSeconds}.`,
+  ),
+  knownAddressDays: z.number().min(0).max(366).default(T.knownAddressDays).meta({
+    description: "Days an address where a user logged in stays known for that user: failures " +
+      "from other addresses (userFailures, clientUsers) do not make that user wait there. " +
+      `0 turns this off. Default ${T.knownAddressDays}.`,
+  }),
 }).refine((t) => t.maxDelaySeconds >= t.baseDelaySeconds, {
   message: "maxDelaySeconds is below baseDelaySeconds. Raise maxDelaySeconds or lower " +
     "baseDelaySeconds.",
   path: ["maxDelaySeconds"],
 });
+
+/** The throttle settings a config without auth.throttle gets. */
+const THROTTLE_CONFIG_DEFAULTS: ThrottleConfig = {
+  clientFailures: T.clientFailures,
+  userFailures: T.userFailures,
+  clientUsers: T.clientUsers,
+  baseDelaySeconds: T.baseDelaySeconds,
+  maxDelaySeconds: T.maxDelaySeconds,
+  forgetAfterSeconds: T.forgetAfterSeconds,
+  knownAddressDays: T.knownAddressDays,
+};
 
 const authSchema = z.strictObject({
   realm: z.string().superRefine(rule(realmProblem)).default("Prometheus").meta({
@@ -300,18 +337,13 @@ const authSchema = z.strictObject({
       "Relative to the config file's directory.",
     examples: [".htpasswd"],
   }),
-  throttle: z.union([z.literal(false), throttleSchema]).default({
-    clientFailures: 5,
-    userFailures: 10,
-    baseDelaySeconds: 1,
-    maxDelaySeconds: 60,
-    forgetAfterSeconds: 900,
-  }).meta({
-    description: "Brute-force throttling of failed logins, on by default. After clientFailures " +
-      "failed logins from one address (IPv6: one /64), or userFailures for one user name, " +
-      "further password checks are answered 429 with Retry-After for a delay that doubles from " +
-      "baseDelaySeconds to maxDelaySeconds. Logins already verified are never throttled. " +
-      "false turns it off.",
+  throttle: z.union([z.literal(false), throttleSchema]).default(THROTTLE_CONFIG_DEFAULTS).meta({
+    description: "Brute-force throttling of failed logins, on by default. Failures count per " +
+      "(address, user name) pair (clientFailures), per user name (userFailures) and per " +
+      "address by distinct names (clientUsers); past a limit, password checks for what it " +
+      "covers are answered 429 for a delay that doubles from baseDelaySeconds to " +
+      "maxDelaySeconds. The user and address limits spare addresses where the user logged in " +
+      "within knownAddressDays. Logins already verified are never throttled. false turns it off.",
   }),
 }).optional().meta({
   description: 'HTTP basic auth for every route except those with "auth": false. ' +

@@ -213,6 +213,8 @@ Deno.test("throttling is on by default, tunable, and false turns it off", async 
   assert.equal(custom?.clientFailures, 3);
   assert.equal(custom?.maxDelaySeconds, 30);
   assert.equal(custom?.userFailures, 10);
+  assert.equal(custom?.clientUsers, 20);
+  assert.equal(custom?.knownAddressDays, 7);
 });
 
 Deno.test("shutdownGraceSeconds sets the SIGTERM drain time", async () => {
@@ -240,9 +242,11 @@ Deno.test("minimal config gets every default", async () => {
     throttle: {
       clientFailures: 5,
       userFailures: 10,
+      clientUsers: 10,
       baseDelaySeconds: 1,
       maxDelaySeconds: 60,
       forgetAfterSeconds: 900,
+      knownAddressDays: 30,
     },
   });
   assert.deepEqual(c.accessLog, { format: "combined", path: "-" });

@@ -1,7 +1,12 @@
 /**
- * Issue 6 item 4: failed logins are throttled per client address and per user name with a
- * doubling block answered by 429 + Retry-After, on by default, logged without the password,
- * and without slowing other clients, other users, or a user whose login is already cached.
+ * Failed-login throttling (issue 6 item 4, redesigned by issue 12 item 3): failures count per
+ * (address, user) pair, per user and per address by distinct names, each with its own rule, so
+ * guesses stay bounded while a targeted guess at one user does not block the address's other
+ * users, and guesses from other addresses do not keep a user out where they logged in before.
+ * A blocked attempt costs no hash; Retry-After does not tell when the block ends.
+ *
+ * Every end-to-end client is on 127.0.0.0/8 (curl --interface picks the source address), so the
+ * cases with hundreds of addresses run on the Throttle itself with a fake clock.
  */
 import { configWith, routeConfig } from "../_config.ts";
 import { assert, assertEquals, assertMatch } from "../_assert.ts";
@@ -13,54 +18,210 @@ import { parseHtpasswd } from "../../lib/htpasswd.ts";
 import { createVerifier } from "../../lib/password/mod.ts";
 import { denoRuntime } from "../../lib/runtime/deno.ts";
 import { clientKey, DEFAULT_THROTTLE, Throttle } from "../../lib/throttle.ts";
-import { median, secret, secretBasic, startGate, startRecorder } from "./_helpers.ts";
+import { type Gate, median, secret, secretBasic, startGate, startRecorder } from "./_helpers.ts";
+
+const DAY_MS = 86_400_000;
 
 function clock() {
   let t = 1_000_000;
   return { now: () => t, advance: (ms: number) => void (t += ms) };
 }
 
-Deno.test("a client is blocked after 5 failures, for 1 s, 2 s, 4 s … up to 60 s", () => {
+/** How long (ms, to the millisecond) `client` stays blocked for `user`, probing with the clock. */
+function blockLength(t: Throttle, c: ReturnType<typeof clock>, client: string, user: string) {
+  let waited = 0;
+  while (t.retryAfter(client, user) > 0) {
+    c.advance(1);
+    waited++;
+  }
+  return waited;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The rules, on the Throttle with a fake clock.
+
+Deno.test("one address guessing one user is blocked for 1 s, 2 s, 4 s … 60 s; its other users are not", () => {
   const c = clock();
   const lines: string[] = [];
   const t = new Throttle({}, (l) => void lines.push(l), c.now);
   for (let i = 1; i <= 4; i++) {
-    t.failed("192.0.2.1", `user${i}`);
-    assertEquals(t.retryAfter("192.0.2.1", "x"), 0, `after ${i} failures`);
+    t.failed("192.0.2.1", "alice");
+    assertEquals(t.retryAfter("192.0.2.1", "alice"), 0, `after ${i} failures`);
   }
-  t.failed("192.0.2.1", "user5");
-  assertEquals(t.retryAfter("192.0.2.1", "x"), 1);
-  assertEquals(t.retryAfter("192.0.2.2", "x"), 0, "another client is not affected");
-  c.advance(1000);
-  assertEquals(t.retryAfter("192.0.2.1", "x"), 0, "the block has passed");
+  t.failed("192.0.2.1", "alice");
+  assert(t.retryAfter("192.0.2.1", "alice") > 0, "the 5th failure blocks the pair");
+  assertEquals(t.retryAfter("192.0.2.1", "bob"), 0, "the same address as another user is not");
+  assertEquals(t.retryAfter("192.0.2.2", "alice"), 0, "the same user from elsewhere is not");
+  assertEquals(blockLength(t, c, "192.0.2.1", "alice"), 1000);
   const expected = [2, 4, 8, 16, 32, 60, 60];
   for (const seconds of expected) {
-    t.failed("192.0.2.1", "u");
-    assertEquals(t.retryAfter("192.0.2.1", "x"), seconds);
-    c.advance(seconds * 1000);
+    t.failed("192.0.2.1", "alice");
+    assertEquals(blockLength(t, c, "192.0.2.1", "alice"), seconds * 1000);
   }
-  assertEquals(lines.length, 1 + expected.length, "one line per block");
-  assertMatch(lines[0], /^login throttled: client 192\.0\.2\.1 waits 1 s after 5 failed logins$/);
+  const pairLines = lines.filter((l) => l.includes('for user "alice"'));
+  assertEquals(pairLines.length, 1 + expected.length, "one line per block");
+  assertMatch(
+    lines[0],
+    /^login throttled: client 192\.0\.2\.1 waits 1 s for user "alice" after 5 failed logins$/,
+  );
   c.advance(DEFAULT_THROTTLE.forgetAfterSeconds * 1000 + 1);
-  t.failed("192.0.2.1", "u");
-  assertEquals(
-    t.retryAfter("192.0.2.1", "x"),
-    0,
-    "failures are forgotten after forgetAfterSeconds",
+  t.failed("192.0.2.1", "alice");
+  assertEquals(t.retryAfter("192.0.2.1", "alice"), 0, "forgotten after forgetAfterSeconds");
+});
+
+Deno.test("Retry-After is always the longest delay, so it does not tell when a block ends", () => {
+  const c = clock();
+  const t = new Throttle({}, () => {}, c.now);
+  for (let i = 0; i < 5; i++) t.failed("192.0.2.1", "alice");
+  assertEquals(t.retryAfter("192.0.2.1", "alice"), 60, "a 1 s block answers 60");
+  c.advance(999);
+  assertEquals(t.retryAfter("192.0.2.1", "alice"), 60, "and 60 until its last millisecond");
+  c.advance(1);
+  assertEquals(t.retryAfter("192.0.2.1", "alice"), 0);
+  const short = new Throttle({ maxDelaySeconds: 2.5 }, () => {}, c.now);
+  for (let i = 0; i < 5; i++) short.failed("192.0.2.1", "alice");
+  assertEquals(short.retryAfter("192.0.2.1", "alice"), 3, "whole seconds, rounded up");
+});
+
+Deno.test(
+  "the issue's attack: 16 addresses, then a guess every 0.25 s from 60 rotating ones, do not " +
+    "keep a user out where they logged in; the guesses stay bounded",
+  () => {
+    const c = clock();
+    const t = new Throttle({}, () => {}, c.now);
+    t.succeeded("203.0.113.7", "alice"); // alice's usual address
+    let guesses = 0;
+    const guess = (address: string) => {
+      if (t.retryAfter(address, "alice") > 0) return;
+      guesses++;
+      t.failed(address, "alice");
+    };
+    for (let i = 0; i < 16; i++) guess(`198.51.100.${i}`);
+    let refused = 0;
+    let asked = 0;
+    for (let tick = 1; tick <= 400; tick++) { // 100 s
+      c.advance(250);
+      guess(`192.0.2.${tick % 60}`);
+      if (tick % 8 === 0) { // alice logs in every 2 s, her credential not cached
+        asked++;
+        if (t.retryAfter("203.0.113.7", "alice") > 0) refused++;
+        else t.succeeded("203.0.113.7", "alice");
+      }
+    }
+    assertEquals(asked, 50);
+    assertEquals(refused, 0, `${refused} of ${asked} logins of alice refused`);
+    // 10 free, then blocks of 1, 2, 4, 8, 16, 32 s (63 s) and 60 s each: 16 guesses in 100 s.
+    assert(guesses <= 16, `the attacker made ${guesses} guesses in 100 s`);
+    assert(t.retryAfter("192.0.2.200", "alice") > 0, "a new address for alice still waits");
+    assertEquals(t.retryAfter("192.0.2.200", "bob"), 0, "other users are not affected");
+  },
+);
+
+Deno.test("behind one address (a load balancer), guesses at one user lock out no other user", () => {
+  const c = clock();
+  const t = new Throttle({}, () => {}, c.now);
+  for (let i = 0; i < 30; i++) {
+    if (t.retryAfter("10.0.0.1", "alice") === 0) t.failed("10.0.0.1", "alice");
+    c.advance(500);
+  }
+  assert(t.retryAfter("10.0.0.1", "alice") > 0, "alice's guesser waits");
+  assertEquals(t.retryAfter("10.0.0.1", "never-used"), 0, "a never-used user logs in");
+  assertEquals(t.retryAfter("10.0.0.1", "bob"), 0);
+});
+
+Deno.test("password spraying: 10 names failing from one address block it, except for its known users", () => {
+  const c = clock();
+  const lines: string[] = [];
+  const t = new Throttle({}, (l) => void lines.push(l), c.now);
+  t.succeeded("192.0.2.1", "dave"); // dave works from this address
+  for (let i = 0; i < 9; i++) t.failed("192.0.2.1", `user${i}`);
+  assertEquals(t.retryAfter("192.0.2.1", "carol"), 0, "9 names: not yet");
+  t.failed("192.0.2.1", "user0");
+  assertEquals(t.retryAfter("192.0.2.1", "carol"), 0, "a repeated name is not a new one");
+  t.failed("192.0.2.1", "user9");
+  assert(t.retryAfter("192.0.2.1", "carol") > 0, "the 10th name blocks the address");
+  assert(t.retryAfter("192.0.2.1", "user3") > 0);
+  assertEquals(t.retryAfter("192.0.2.1", "dave"), 0, "a user known at the address is not blocked");
+  assertEquals(t.retryAfter("192.0.2.2", "carol"), 0, "another address is not");
+  assertEquals(blockLength(t, c, "192.0.2.1", "carol"), 1000);
+  t.failed("192.0.2.1", "user10");
+  assertEquals(blockLength(t, c, "192.0.2.1", "carol"), 2000, "and it doubles");
+  assertMatch(
+    lines.join("\n"),
+    /login throttled: client 192\.0\.2\.1 waits 1 s after failed logins as 10 user names/,
   );
 });
 
-Deno.test("a user name is blocked after 10 failures from any clients; a login clears it", () => {
+Deno.test("a success clears the pair's count but not the user's, which would reset the attacker's budget", () => {
   const c = clock();
   const t = new Throttle({}, () => {}, c.now);
-  for (let i = 0; i < 9; i++) t.failed(`198.51.100.${i}`, "admin");
-  assertEquals(t.retryAfter("203.0.113.9", "admin"), 0);
-  t.failed("198.51.100.99", "admin");
-  assertEquals(t.retryAfter("203.0.113.9", "admin"), 1, "any client, as admin");
-  assertEquals(t.retryAfter("203.0.113.9", "viewer"), 0, "other users are not affected");
-  assertEquals(t.retryAfter("203.0.113.9", null), 0);
-  t.succeeded("203.0.113.9", "admin");
-  assertEquals(t.retryAfter("203.0.113.9", "admin"), 0);
+  for (let i = 0; i < 4; i++) t.failed("203.0.113.7", "alice"); // alice mistypes
+  t.succeeded("203.0.113.7", "alice");
+  for (let i = 0; i < 4; i++) t.failed("203.0.113.7", "alice");
+  assertEquals(t.retryAfter("203.0.113.7", "alice"), 0, "4 + 4 with a success between");
+  t.failed("203.0.113.7", "alice");
+  assert(t.retryAfter("203.0.113.7", "alice") > 0, "5 in a row block the pair, even a known one");
+
+  const u = new Throttle({}, () => {}, c.now);
+  for (let i = 0; i < 9; i++) u.failed(`198.51.100.${i}`, "bob");
+  u.succeeded("203.0.113.8", "bob"); // the real bob logs in meanwhile
+  u.failed("198.51.100.99", "bob");
+  assert(u.retryAfter("192.0.2.9", "bob") > 0, "the 10th failure blocks bob at unknown addresses");
+  assertEquals(u.retryAfter("203.0.113.8", "bob"), 0, "and not where bob logged in");
+});
+
+Deno.test("known addresses come from every thread's successes and expire after knownAddressDays", () => {
+  const c = clock();
+  const t1 = new Throttle({}, () => {}, c.now);
+  const t2 = new Throttle({}, () => {}, c.now);
+  t1.publish = (event) => t2.apply(event);
+  t2.publish = (event) => t1.apply(event);
+  t1.succeeded("203.0.113.7", "alice");
+  for (let i = 0; i < 10; i++) t2.failed(`198.51.100.${i}`, "alice");
+  for (const t of [t1, t2]) {
+    assertEquals(t.retryAfter("203.0.113.7", "alice"), 0, "known on both threads");
+    assert(t.retryAfter("192.0.2.1", "alice") > 0, "failures counted on both threads");
+  }
+  c.advance(31 * DAY_MS);
+  for (let i = 0; i < 10; i++) t2.failed(`198.51.100.${i}`, "alice");
+  assert(t1.retryAfter("203.0.113.7", "alice") > 0, "forgotten after 30 days without a login");
+
+  const off = new Throttle({ knownAddressDays: 0 }, () => {}, c.now);
+  off.succeeded("203.0.113.7", "alice");
+  for (let i = 0; i < 10; i++) off.failed(`198.51.100.${i}`, "alice");
+  assert(off.retryAfter("203.0.113.7", "alice") > 0, "knownAddressDays: 0 knows no address");
+});
+
+Deno.test("with the defaults, an attacker gets about 60 guesses per hour at one user, from one address or many", () => {
+  /** Guesses admitted per hour over two hours, the attacker trying every 0.25 s. */
+  const perHour = (addresses: (i: number) => string[]) => {
+    const c = clock();
+    const t = new Throttle({}, () => {}, c.now);
+    t.succeeded("203.0.113.7", "alice");
+    const hours = [0, 0];
+    for (let i = 0; i < 2 * 14_400; i++, c.advance(250)) {
+      for (const address of addresses(i)) {
+        if (t.retryAfter(address, "alice") > 0) continue;
+        t.failed(address, "alice");
+        hours[i < 14_400 ? 0 : 1]++;
+      }
+    }
+    return hours;
+  };
+  const rotating = (i: number) => `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`;
+  const one = perHour(() => ["192.0.2.1"]);
+  const many = perHour((i) => [rotating(i)]);
+  const withKnown = perHour((i) => [rotating(i), "203.0.113.7"]);
+  console.log(
+    `guesses per hour (first, second): one address ${one}, rotating ${many}, ` +
+      `rotating + an address where alice logged in ${withKnown}`,
+  );
+  // Rule 1 from one address: 5 free, then 1 … 32 s, then one per 60 s.
+  assertEquals(one, [69, 60]);
+  // Rule 2 from any addresses: 9 free, then 1 … 32 s, then one per 60 s.
+  assertEquals(many, [74, 60]);
+  // An attacker sharing alice's address (a NAT) also gets rule 1's budget there.
+  assertEquals(withKnown, [133, 120]);
 });
 
 Deno.test("IPv6 clients are keyed by /64, IPv4-mapped ones as IPv4; memory is bounded", () => {
@@ -71,15 +232,26 @@ Deno.test("IPv6 clients are keyed by /64, IPv4-mapped ones as IPv4; memory is bo
   assertEquals(clientKey("192.0.2.1"), "192.0.2.1");
   const c = clock();
   const t = new Throttle({ clientFailures: 1, maxTracked: 100 }, () => {}, c.now);
-  t.failed("2001:db8:1:2::1", null);
-  assertEquals(t.retryAfter("2001:db8:1:2::ffff", null), 1, "same /64");
-  assertEquals(t.retryAfter("2001:db8:1:3::1", null), 0, "another /64");
-  for (let i = 0; i < 1000; i++) t.failed(`10.0.${i >> 8}.${i & 255}`, `u${i}`);
-  assert(t.tracked.clients <= 100 && t.tracked.users <= 100, JSON.stringify(t.tracked));
+  t.failed("2001:db8:1:2::1", "alice");
+  assert(t.retryAfter("2001:db8:1:2::ffff", "alice") > 0, "same /64");
+  assertEquals(t.retryAfter("2001:db8:1:3::1", "alice"), 0, "another /64");
+  t.succeeded("192.0.2.1", "carol");
+  for (let i = 0; i < 1000; i++) {
+    t.failed(`10.0.${i >> 8}.${i & 255}`, `u${i}`);
+    t.succeeded(`10.1.${i >> 8}.${i & 255}`, "mallory"); // one account, many addresses
+  }
+  const n = t.tracked;
+  assert(n.clients <= 100 && n.users <= 100 && n.pairs <= 100, JSON.stringify(n));
+  assert(n.knownAddresses < 100, `one user's addresses are capped: ${JSON.stringify(n)}`);
+  for (let i = 0; i < 10; i++) t.failed(`198.51.100.${i}`, "carol");
+  assertEquals(t.retryAfter("192.0.2.1", "carol"), 0, "mallory's addresses did not evict carol's");
   const off = new Throttle({ enabled: false }, () => {}, c.now);
   for (let i = 0; i < 100; i++) off.failed("192.0.2.1", "admin");
   assertEquals(off.retryAfter("192.0.2.1", "admin"), 0, "enabled: false turns it off");
 });
+
+// ---------------------------------------------------------------------------------------------
+// In the handler, with the real verifier.
 
 Deno.test({
   ...needs("htpasswd"),
@@ -133,18 +305,19 @@ Deno.test({
     try {
       const adminOk = secretBasic("admin", "throttle-Admin-pw");
       assertEquals((await get("192.0.2.50", adminOk)).status, 200, "admin's login is now cached");
-      // One client guessing: 5 × 401, then 429 with Retry-After and no verification.
+      // One client guessing admin: 5 × 401, then 429 with Retry-After and no verification.
       for (let i = 0; i < 5; i++) {
         assertEquals((await get("192.0.2.66", secretBasic("admin", `guess-A-${i}`))).status, 401);
       }
       const before = verifications;
-      const blocked = await get("192.0.2.66", secretBasic("viewer", "guess-B-0"));
-      assertEquals([blocked.status, blocked.retryAfter], [429, "30"]);
+      const blocked = await get("192.0.2.66", secretBasic("admin", "guess-B-0"));
+      assertEquals([blocked.status, blocked.retryAfter], [429, "60"]);
       assertEquals(verifications, before, "a throttled attempt computes no hash");
       assertEquals((await get("192.0.2.66", adminOk)).status, 200, "a cached login passes");
       assertEquals(
-        (await get("192.0.2.67", secretBasic("viewer", "throttle-Viewer-pw"))).status,
+        (await get("192.0.2.66", secretBasic("viewer", "throttle-Viewer-pw"))).status,
         200,
+        "another user at the guesser's address logs in",
       );
       // Many clients guessing one user: after 10 failures that user waits, others do not.
       for (let i = 0; i < 5; i++) {
@@ -173,13 +346,16 @@ Deno.test({
           `another client's login meanwhile: median ${median(others).toFixed(2)} ms`,
       );
       assert(
-        events.some((l) => /^login throttled: client 192\.0\.2\.66 waits 30 s/.test(l)),
+        events.some((l) =>
+          /^login throttled: client 192\.0\.2\.66 waits 30 s for user "admin"/.test(l)
+        ),
         events.join("\n"),
       );
       assert(
         events.some((l) =>
-          /^login throttled: user "admin" waits 30 s after 10 failed logins$/.test(l)
+          /^login throttled: user "admin" waits 30 s after 10 failed logins/.test(l)
         ),
+        events.join("\n"),
       );
     } finally {
       verifier.close();
@@ -188,45 +364,60 @@ Deno.test({
   },
 });
 
+// ---------------------------------------------------------------------------------------------
+// The real process.
+
+/** GET `url` from source address `from` with curl; returns the status and Retry-After. */
+async function curlFrom(from: string, url: string, authorization: string) {
+  const r = await run("curl", [
+    "-sS",
+    "--interface",
+    from,
+    "-o",
+    "/dev/null",
+    "-w",
+    "%{http_code} %header{retry-after}",
+    "-H",
+    `Authorization: ${authorization}`,
+    url,
+  ]);
+  const [status, retryAfter] = r.stdout.split(" ");
+  assertEquals(r.code, 0, r.stderr);
+  return { status: Number(status), retryAfter: retryAfter || null };
+}
+
 Deno.test({
   ...needs("htpasswd", "curl"),
-  name: "the real process throttles by default, logs it, and serves another client meanwhile",
+  name: "the real process: guesses at one user from an address do not lock out its other users",
   async fn() {
     const recorder = startRecorder();
-    const gate = await startGate({ admin: "throttle-Real-pw", viewer: "throttle-Real-Viewer" }, [
-      { path: "/p/", upstream: `${recorder.url}/` },
-    ]);
+    const gate = await startGate({
+      alice: "throttle-Real-Alice",
+      bob: "throttle-Real-Bob",
+    }, [{ path: "/p/", upstream: `${recorder.url}/` }]);
+    const url = `${gate.url}/p/x`;
     try {
       const statuses: number[] = [];
-      let retryAfter: string | null = null;
+      const retryAfters = new Set<string | null>();
       for (let i = 0; i < 7; i++) {
-        const r = await fetch(`${gate.url}/p/x`, {
-          headers: { authorization: secretBasic("admin", `real-guess-${i}`) },
+        const r = await fetch(url, {
+          headers: { authorization: secretBasic("alice", `real-guess-${i}`) },
         });
         await r.body?.cancel();
         statuses.push(r.status);
-        retryAfter ??= r.headers.get("retry-after");
+        if (r.status === 429) retryAfters.add(r.headers.get("retry-after"));
       }
       assertEquals(statuses, [401, 401, 401, 401, 401, 429, 429]);
-      assertEquals(retryAfter, "1");
-      // Another client address (127.0.0.2) logs in while 127.0.0.1 is blocked.
-      const other = await run("curl", [
-        "-sS",
-        "--interface",
-        "127.0.0.2",
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
-        "-H",
-        `Authorization: ${secretBasic("viewer", "throttle-Real-Viewer")}`,
-        `${gate.url}/p/x`,
-      ]);
-      assertEquals(other.stdout, "200", other.stderr);
+      // bob has never logged in; he shares the guesser's address (a load balancer, a NAT).
+      const bob = await curlFrom("127.0.0.1", url, secretBasic("bob", "throttle-Real-Bob"));
+      assertEquals(bob.status, 200, "bob from the guesser's address");
+      const alice = await curlFrom("127.0.0.2", url, secretBasic("alice", "throttle-Real-Alice"));
+      assertEquals(alice.status, 200, "alice from another address");
+      assertEquals([...retryAfters], ["60"], "the longest delay, not when the block ends");
       await gate.waitForStdout(/ 429 /);
       assertMatch(
         gate.stderr(),
-        /promgate: login throttled: client 127\.0\.0\.1 waits 1 s after 5 failed logins/,
+        /promgate: login throttled: client 127\.0\.0\.1 waits 1 s for user "alice" after 5 failed/,
       );
       assertMatch(gate.stdout(), /"GET \/p\/x HTTP\/1\.1" 429 /);
     } finally {
@@ -235,3 +426,69 @@ Deno.test({
     }
   },
 });
+
+/** Rewrites the htpasswd file with fresh salts (as a re-run of htpasswd does), then SIGHUP. */
+async function rehashUsers(gate: Gate, users: Record<string, string>): Promise<void> {
+  const reloads = gate.stderr().match(/reload: config /g)?.length ?? 0;
+  const next = `${gate.dir}/.htpasswd.new`;
+  await makeHtpasswd(next, users);
+  for (const line of (await Deno.readTextFile(next)).split("\n")) {
+    if (line) secret(line.slice(line.indexOf(":") + 1));
+  }
+  await Deno.rename(next, `${gate.dir}/.htpasswd`);
+  Deno.kill(gate.pid, "SIGHUP");
+  const deadline = Date.now() + 10_000;
+  while ((gate.stderr().match(/reload: config /g)?.length ?? 0) <= reloads) {
+    assert(Date.now() < deadline, `no reload within 10 s:\n${gate.stderr()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+for (const workers of [1, 2]) {
+  Deno.test({
+    ...needs("htpasswd", "curl"),
+    name: `the real process (workers: ${workers}): a user logs in where they did before while ` +
+      "36 addresses guess their name",
+    async fn() {
+      const recorder = startRecorder();
+      const users = { alice: "throttle-Known-Alice", bob: "throttle-Known-Bob" };
+      // Blocks of 30 s, so a loaded machine cannot outlast one while curl runs 36 times.
+      const gate = await startGate(users, [{ path: "/p/", upstream: `${recorder.url}/` }], {
+        auth: { htpasswdFile: ".htpasswd", throttle: { baseDelaySeconds: 30 } },
+        workers,
+      });
+      const url = `${gate.url}/p/x`;
+      const aliceOk = secretBasic("alice", users.alice);
+      try {
+        assertEquals((await curlFrom("127.0.0.1", url, aliceOk)).status, 200, "alice's address");
+        // The operator re-creates the file: alice's login is no longer cached and needs a hash.
+        await rehashUsers(gate, users);
+        const attack: number[] = [];
+        for (let i = 0; i < 36; i++) { // 16 addresses, then 20 rotating ones
+          const guess = secretBasic("alice", `kg-${i}`);
+          attack.push((await curlFrom(`127.0.${1 + (i >> 4)}.${i & 15}`, url, guess)).status);
+        }
+        // With two threads, a guess may reach one a moment before the other's failure does.
+        const admitted = attack.filter((s) => s === 401).length;
+        assert(admitted >= 10 && admitted <= 10 + workers - 1, `guesses admitted: ${attack}`);
+        assertEquals(attack.filter((s) => s === 429).length, 36 - admitted, attack.join());
+        const known = await curlFrom("127.0.0.1", url, aliceOk);
+        assertEquals(known.status, 200, "alice where she logged in before");
+        assertEquals(
+          (await curlFrom("127.0.9.1", url, secretBasic("bob", users.bob))).status,
+          200,
+          "bob is not affected",
+        );
+        assertEquals(
+          (await curlFrom("127.0.9.2", url, secretBasic("alice", "kg-late"))).status,
+          429,
+          "a guess at alice from a new address still waits",
+        );
+        assertMatch(gate.stderr(), /login throttled: user "alice" waits 30 s after 1\d failed/);
+      } finally {
+        await gate.close();
+        await recorder.close();
+      }
+    },
+  });
+}

@@ -10,10 +10,10 @@
  * under a quarter of either.
  */
 import { assert, assertEquals } from "../_assert.ts";
-import { basic, makeHtpasswd, needs } from "../_util.ts";
+import { basic, makeHtpasswd, needs, run } from "../_util.ts";
 import { Authenticator } from "../../lib/auth.ts";
 import { parseHtpasswd } from "../../lib/htpasswd.ts";
-import { createVerifier } from "../../lib/password/mod.ts";
+import { createVerifier, type PasswordHash } from "../../lib/password/mod.ts";
 import {
   median,
   percentile,
@@ -177,6 +177,117 @@ Deno.test({
     } finally {
       await gate.close();
       await recorder.close();
+    }
+  },
+});
+
+/**
+ * An htpasswd mixing a slow and a fast hash, made by Apache's htpasswd:
+ * `htpasswd -nbB -C 10 slow PASSWORD` (bcrypt, ~65 ms per check in JS) and
+ * `htpasswd -nbs fast PASSWORD` ({SHA}, microseconds).
+ */
+async function mixedHtpasswd(): Promise<string> {
+  const lines: string[] = [];
+  for (const args of [["-nbB", "-C", "10", "slow"], ["-nbs", "fast"]]) {
+    const r = await run("htpasswd", [...args, PASSWORD]);
+    if (r.code !== 0) throw new Error(`htpasswd ${args.join(" ")} failed: ${r.stderr}`);
+    lines.push(r.stdout.trim());
+  }
+  return lines.join("\n") + "\n";
+}
+
+Deno.test({
+  ...needs("htpasswd"),
+  name: "an unknown name is always checked against the same one of the file's hashes",
+  async fn() {
+    const text = await mixedHtpasswd();
+    // Which of the file's hashes (by line number, so no hash is printed) each check used.
+    const lines = text.split("\n").map((line) => line.slice(line.indexOf(":") + 1));
+    const used: string[] = [];
+    const spy = {
+      verify: (_password: string, hash: PasswordHash) => {
+        used.push(`line ${lines.indexOf(hash.encoded) + 1}`);
+        return Promise.resolve(false);
+      },
+      close: () => {},
+    };
+    const secretKey = "a".repeat(64);
+    const auth = new Authenticator(parseHtpasswd(text, "mixed.htpasswd"), spy, 10, secretKey);
+    const decoyOf = async (a: Authenticator, name: string) => {
+      used.length = 0;
+      await a.check(basic(name, `pw-${Math.random()}`));
+      return used[0];
+    };
+    const names = Array.from({ length: 40 }, (_, i) => `nobody-${i}`);
+    const first = new Map<string, string>();
+    for (const name of names) first.set(name, await decoyOf(auth, name));
+    for (let round = 0; round < 5; round++) {
+      for (const name of names) assertEquals(await decoyOf(auth, name), first.get(name), name);
+    }
+    assertEquals(new Set(first.values()).size, 2, "different names spread over the hashes");
+    // A reload of the unchanged file, and another server thread (same secret): the same hash.
+    auth.setUsers(parseHtpasswd(text, "mixed.htpasswd"));
+    const thread = new Authenticator(parseHtpasswd(text, "mixed.htpasswd"), spy, 10, secretKey);
+    for (const name of names) {
+      assertEquals(await decoyOf(auth, name), first.get(name), `${name} after a reload`);
+      assertEquals(await decoyOf(thread, name), first.get(name), `${name} on another thread`);
+    }
+  },
+});
+
+Deno.test({
+  ...needs("htpasswd"),
+  name: "with bcrypt and {SHA} users, an unknown name answers at one speed, like a real user",
+  async fn() {
+    const verifier = createVerifier();
+    const auth = new Authenticator(
+      parseHtpasswd(await mixedHtpasswd(), "mixed.htpasswd"),
+      verifier,
+    );
+    try {
+      for (let i = 0; i < 3; i++) { // warm up the worker and the JIT
+        await auth.check(basic("slow", `w${i}`));
+        await auth.check(basic("fast", `w${i}`));
+      }
+      const tries = 60;
+      const series: Record<"unknown" | "slow" | "fast", number[]> = {
+        unknown: [],
+        slow: [],
+        fast: [],
+      };
+      for (let i = 0; i < tries; i++) {
+        // Fresh passwords each time (nothing shared or cached), interleaved so load hits all alike.
+        const kinds: [number[], string][] = [
+          [series.unknown, basic("nobody-at-all", `guess-${i}-u`)],
+          [series.slow, basic("slow", `guess-${i}-s`)],
+          [series.fast, basic("fast", `guess-${i}-f`)],
+        ];
+        for (let k = 0; k < i % 3; k++) kinds.push(kinds.shift()!);
+        for (const [samples, header] of kinds) {
+          samples.push(await timed(() => auth.check(header)));
+        }
+      }
+      // "Fast" is under half the bcrypt user's 10th percentile: a load stall that long is rare,
+      // and bcrypt's own work cannot get shorter than that under any load.
+      const threshold = percentile(series.slow, 10) / 2;
+      const fast = (xs: number[]) => xs.filter((x) => x < threshold).length / xs.length;
+      const [fu, fs, ff] = [fast(series.unknown), fast(series.slow), fast(series.fast)];
+      const show = (name: string, xs: number[]) =>
+        `  ${name}: median ${median(xs).toFixed(2)} ms, ${(100 * fast(xs)).toFixed(0)}% under ` +
+        `${threshold.toFixed(1)} ms`;
+      console.log(
+        `timing, ${tries} tries each, bcrypt cost 10 and {SHA} users:\n` +
+          [show("unknown name    ", series.unknown), show("bcrypt user     ", series.slow)]
+            .join("\n") +
+          "\n" + show("{SHA} user      ", series.fast),
+      );
+      assert(fs <= 0.05 && ff >= 0.8, `the real users are not two speed classes: ${fs} ${ff}`);
+      // Like one of the real users: within 20 points of its fraction of fast answers. A random
+      // decoy among two hashes gives about 50%.
+      const nearest = Math.min(Math.abs(fu - fs), Math.abs(fu - ff));
+      assert(nearest <= 0.2, `the unknown name is ${(100 * fu).toFixed(0)}% fast, like no user`);
+    } finally {
+      verifier.close();
     }
   },
 });
