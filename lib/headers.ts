@@ -14,7 +14,12 @@ const HOP_BY_HOP = new Set([
 ]);
 
 /**
- * Copies `source` without hop-by-hop headers, nor the ones `Connection` names, nor `drop`.
+ * Copies `source` without hop-by-hop headers, nor the ones `Connection` names, nor `drop`, nor
+ * any name a CGI-style upstream would read as one in `drop` (`X_Forwarded_User` for
+ * `x-forwarded-user`; see {@link cgiName}): what promgate drops is what it vouches for, and a
+ * client must not get it to the upstream under another spelling. Other names with underscores
+ * pass (nginx drops them all by default, which breaks the applications that use them and adds
+ * nothing here: a client may send any header promgate does not vouch for under its plain name).
  * `entries`, when given, must be what iterating `source` yields (a snapshot the caller already
  * took: iterating Headers sorts and joins them, ~6 µs each time on Deno).
  */
@@ -49,12 +54,18 @@ function copyEndToEnd(
   add: (name: string, value: string) => void,
 ): void {
   const named = new Set(drop);
+  // Folded only once a name needs it: most requests carry no name with "_" or ".".
+  let lookalikes: Set<string> | null = null;
   for (const token of (source.get("connection") ?? "").split(",")) {
     const name = token.trim().toLowerCase();
     if (name) named.add(name);
   }
   for (const [name, value] of entries) {
     if (HOP_BY_HOP.has(name) || named.has(name)) continue;
+    if (drop.length > 0 && UNUSUAL_NAME.test(name)) {
+      lookalikes ??= new Set(drop.map(cgiName));
+      if (lookalikes.has(cgiName(name))) continue;
+    }
     if (name === "set-cookie") continue; // joined by iteration; copied one by one below
     add(name, value);
   }
@@ -75,13 +86,17 @@ export interface ForwardedFacts {
 /**
  * Adds X-Forwarded-For (appended to any the client sent, like nginx's
  * `$proxy_add_x_forwarded_for`), X-Forwarded-Proto and X-Forwarded-Host to a list of pairs from
- * {@link endToEndList}, replacing whatever the client sent for the last two.
+ * {@link endToEndList}, replacing whatever the client sent for the last two. Look-alikes of the
+ * three (`X_Forwarded_For`, see {@link cgiName}) are dropped: a CGI-style upstream would merge
+ * them into the values promgate vouches for.
  */
 export function addForwarded(list: [string, string][], facts: ForwardedFacts): void {
   const prior = list.find(([name]) => name === "x-forwarded-for")?.[1] ?? null;
   let kept = 0;
   for (const entry of list) {
-    if (!FORWARDED.has(entry[0])) list[kept++] = entry;
+    const name = entry[0];
+    if (FORWARDED.has(name) || (UNUSUAL_NAME.test(name) && FORWARDED.has(cgiName(name)))) continue;
+    list[kept++] = entry;
   }
   list.length = kept;
   list.push(
@@ -92,6 +107,23 @@ export function addForwarded(list: [string, string][], facts: ForwardedFacts): v
 }
 
 const FORWARDED = new Set(["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"]);
+
+/**
+ * A header name as a CGI-style upstream files it, so that names it cannot tell apart compare
+ * equal: CGI, WSGI (PEP 3333), Rack and PHP turn `X-Webauth-User`, `X_WEBAUTH_USER` and
+ * `x-webauth_user` alike into `HTTP_X_WEBAUTH_USER`, joining their values when several arrive,
+ * and lighttpd maps every character other than a letter or digit to `_` (`X.Webauth.User` too).
+ * Lower case, every such character as "-".
+ */
+export function cgiName(name: string): string {
+  return name.toLowerCase().replace(/[^a-z0-9]/g, "-");
+}
+
+/**
+ * A (lower-case) header name with a character other than a letter, digit or "-": the only ones
+ * that can collide with another name under {@link cgiName}, so the only ones worth folding.
+ */
+const UNUSUAL_NAME = /[^a-z0-9-]/;
 
 /**
  * Headers every response promgate sends gets: `X-Content-Type-Options: nosniff` (browsers must

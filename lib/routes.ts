@@ -55,11 +55,17 @@ function upstreamPathFor(route: RouteConfig, pathname: string): string {
  * `Location: /graph/`) redirect to root-relative paths of their own; those get the route prefix.
  * A Location already under the route prefix (Prometheus does know its external URL for most
  * redirects) is left alone, since prefixing it twice gives a 404.
+ *
+ * An absolute redirect to the upstream's own origin becomes root-relative (path, query and
+ * fragment): the browser resolves it against the URL it asked for, so promgate never has to
+ * write an origin of its own, which it could only take from the client's `Host` header (a client
+ * sending `Host: evil.example` must not get a Location pointing there back).
+ * `_publicOrigin` is no longer read; it stays so that existing callers compile.
  */
 export function rewriteLocation(
   location: string,
   route: RouteConfig,
-  publicOrigin: string,
+  _publicOrigin?: string,
 ): string {
   let target: URL;
   try {
@@ -72,8 +78,15 @@ export function rewriteLocation(
   if (!absolute && !location.startsWith("/")) return location; // relative: resolves correctly as is
   const path = clientPathFor(route, target.pathname);
   if (!absolute && path === target.pathname) return location; // already right: keep it byte for byte
-  const rewritten = path + target.search + target.hash;
-  return absolute ? publicOrigin + rewritten : rewritten;
+  // A path starting "//" would read as another host ("//evil.example/x"): keep one slash.
+  return path.replace(/^\/{2,}/, "/") + queryOf(target) + target.hash;
+}
+
+/** The query with its "?", kept even when empty ("/graph?" stays so; URL.search says ""). */
+function queryOf(url: URL): string {
+  if (url.search !== "") return url.search;
+  const beforeHash = url.href.slice(0, url.href.length - url.hash.length);
+  return beforeHash.endsWith("?") ? "?" : "";
 }
 
 function clientPathFor(route: RouteConfig, upstreamPath: string): string {

@@ -4,12 +4,14 @@
  * forwarded headers a proxied request gets (cookies, X-Forwarded-*, the route's forwardUser),
  * and only once the upstream has accepted does it accept the client's upgrade, with the
  * protocol the upstream chose. Messages then flow both ways unchanged; a close on either side
- * closes the other. HTTP/1.1 only (the runtimes do not upgrade over HTTP/2).
+ * closes the other, and a side that does not answer that Close within {@link CLOSE_TIMEOUT_MS}
+ * is let go. HTTP/1.1 only (the runtimes do not upgrade over HTTP/2).
  */
 import type { RouteConfig } from "./config.ts";
 import { type ProxyResult } from "./proxy.ts";
 import { plain } from "./responses.ts";
 import type { ConnInfo, ServerSocket } from "./runtime/types.ts";
+import { openWebSocket, type UpstreamWebSocket } from "./websocket_client.ts";
 
 /** Whether `req` asks to become a WebSocket (RFC 6455 §4.1). */
 export function isWebSocketUpgrade(req: Request): boolean {
@@ -37,6 +39,15 @@ export interface WebSocketBridge {
   readonly connection?: ConnInfo;
 }
 
+/**
+ * How long either side gets to answer a Close before promgate stops waiting: a closing
+ * handshake is one round trip, so a peer silent for 5 s (a hundred slow WAN round trips) is not
+ * going to answer. RFC 6455 names no figure (Node's ws library waits 30 s). The route's
+ * timeoutSeconds (default 120 s, sized for slow queries) would let a flood of departing clients
+ * keep 24 times as many sockets; a route with a shorter timeout gets that instead.
+ */
+export const CLOSE_TIMEOUT_MS = 5000;
+
 /** Connects upstream, then accepts the client: 101, or 502/504 when the upstream will not. */
 export async function bridgeWebSocket(b: WebSocketBridge): Promise<ProxyResult> {
   const url = new URL(b.url);
@@ -45,53 +56,42 @@ export async function bridgeWebSocket(b: WebSocketBridge): Promise<ProxyResult> 
     .split(",").map((p) => p.trim()).filter(Boolean);
   const headers = new Headers(b.headers);
   for (const name of [...HANDSHAKE, "sec-websocket-protocol"]) headers.delete(name);
-  let upstream: WebSocket;
-  try {
-    // Deno and Bun both take `headers` in the WebSocket constructor's options.
-    upstream = new WebSocket(
-      url,
-      { protocols, headers: Object.fromEntries(headers) } as unknown as string[],
-    );
-  } catch (error) {
-    return failed(502, `could not open a WebSocket to ${url.href}: ${message(error)}`);
+  const closeTimeoutMs = Math.min(CLOSE_TIMEOUT_MS, b.route.timeoutMs);
+  const opened = await openWebSocket(url, {
+    protocols,
+    headers,
+    timeoutMs: b.route.timeoutMs,
+    closeTimeoutMs,
+  });
+  if (!opened.ok) {
+    return failed(opened.timeout ? 504 : 502, `upstream WebSocket ${url.href} ${opened.reason}`);
   }
-  upstream.binaryType = "arraybuffer";
-  const opened = await opening(upstream, b.route.timeoutMs);
-  if (opened !== "open") {
-    upstream.close();
-    const status = opened === "timeout" ? 504 : 502;
-    return failed(status, `upstream WebSocket ${url.href} ${opened}`);
-  }
+  const upstream = opened.socket;
   let accepted;
   try {
     accepted = b.accept(b.request, upstream.protocol || null);
   } catch (error) {
+    upstream.start();
     upstream.close(1011);
     return failed(400, `could not accept the client's WebSocket: ${message(error)}`);
   }
-  join(accepted.socket, upstream, b.connection?.hold?.() ?? (() => {}));
+  join(accepted.socket, upstream, b.connection?.hold?.() ?? (() => {}), closeTimeoutMs);
   // Bun stands for its upgrade with a placeholder response; the log says what happened.
   return { response: accepted.response, bytes: 0, logStatus: 101 };
 }
 
-function opening(ws: WebSocket, timeoutMs: number): Promise<string> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve("timeout"), timeoutMs);
-    const done = (outcome: string) => {
-      clearTimeout(timer);
-      resolve(outcome);
-    };
-    ws.onopen = () => done("open");
-    ws.onerror = () => done("refused the handshake");
-    ws.onclose = (e) => done(`closed during the handshake (${e.code})`);
-  });
-}
-
 /**
  * Passes messages both ways; a close on one side closes the other with the same code. `release`
- * is called once the client's side has closed.
+ * is called once the client's side has closed, or `closeTimeoutMs` after promgate closed it if
+ * the client has not answered by then. The upstream's side is dropped by the upstream socket
+ * itself when the upstream does not answer within that time (lib/websocket_client.ts).
  */
-function join(client: ServerSocket, upstream: WebSocket, release: () => void): void {
+function join(
+  client: ServerSocket,
+  upstream: UpstreamWebSocket,
+  release: () => void,
+  closeTimeoutMs: number,
+): void {
   // Messages the upstream sends before the client's side is open wait here.
   let pending: (string | ArrayBuffer | Uint8Array)[] | null = [];
   const toClient = (data: string | ArrayBuffer | Uint8Array) => {
@@ -102,17 +102,34 @@ function join(client: ServerSocket, upstream: WebSocket, release: () => void): v
     for (const data of pending ?? []) client.send(data);
     pending = null;
   };
-  upstream.onmessage = (e) => toClient(e.data);
+  upstream.onmessage = toClient;
   client.onmessage = async (e) => {
     const data = e.data instanceof Blob ? await e.data.arrayBuffer() : e.data;
-    if (upstream.readyState === WebSocket.OPEN) upstream.send(data);
+    upstream.send(data);
   };
-  upstream.onclose = (e) => client.close(closeCode(e.code), e.reason);
-  upstream.onerror = () => client.close(1011, "upstream failed");
-  client.onclose = (e) => {
+  let clientOpen = true;
+  let clientTimer: ReturnType<typeof setTimeout> | undefined;
+  const clientDone = () => {
+    if (!clientOpen) return;
+    clientOpen = false;
+    clearTimeout(clientTimer);
     release();
-    if (upstream.readyState <= WebSocket.OPEN) upstream.close(closeCode(e.code), e.reason);
   };
+  upstream.onclose = (code, reason) => {
+    if (!clientOpen) return;
+    // 1006: the upstream's connection ended without a Close; the client hears of a failure.
+    if (code === 1006) client.close(1011, "upstream connection lost");
+    else client.close(closeCode(code), reason);
+    // A client that never answers our Close holds its connection busy no longer than this: once
+    // released, the client timeouts (lib/runtime/reaper.ts) treat it as any idle connection.
+    // The ServerSocket of lib/runtime/types.ts offers no way to drop it from here.
+    clientTimer = setTimeout(clientDone, closeTimeoutMs);
+  };
+  client.onclose = (e) => {
+    clientDone();
+    upstream.close(closeCode(e.code), e.reason); // a no-op once the upstream's side is closing
+  };
+  upstream.start();
 }
 
 /** A code a peer may send in a close frame (1005/1006/1015 are never sent, only reported). */

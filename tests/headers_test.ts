@@ -1,6 +1,6 @@
 /** Header rules of the proxy: what must not cross it, and what it tells the upstream. */
 import { assertEquals } from "./_assert.ts";
-import { addForwarded, endToEndHeaders } from "../lib/headers.ts";
+import { addForwarded, cgiName, endToEndHeaders, endToEndList } from "../lib/headers.ts";
 
 Deno.test("hop-by-hop headers do not cross the proxy; end-to-end headers do", () => {
   const source = new Headers({
@@ -102,4 +102,52 @@ Deno.test("a client cannot choose the X-Forwarded-Proto or X-Forwarded-Host the 
   const h = new Headers(list);
   assertEquals(h.get("x-forwarded-proto"), "http");
   assertEquals(h.get("x-forwarded-host"), "example.com:8080");
+});
+
+Deno.test("a dropped header is dropped under every spelling a CGI-style upstream reads as it", () => {
+  const source = new Headers();
+  for (
+    const name of [
+      "X-Webauth-User",
+      "X_WEBAUTH_USER",
+      "X-Webauth_User",
+      "x_webauth-user",
+      "X.Webauth.User",
+      "x_forwarded_user",
+      "X-Forwarded_User",
+    ]
+  ) source.append(name, "admin");
+  source.append("x_custom_header", "kept");
+  source.append("x-webauth-users", "kept");
+  const out = endToEndList(source, ["x-forwarded-user", "x-webauth-user", "authorization"]);
+  assertEquals(out, [["x-webauth-users", "kept"], ["x_custom_header", "kept"]]);
+});
+
+Deno.test("underscore headers that collide with nothing promgate vouches for pass", () => {
+  const source = new Headers({ "x_api_key": "k", "accept_language": "en", "x-request_id": "7" });
+  assertEquals(endToEndList(source, ["x-forwarded-user"]).length, 3);
+});
+
+Deno.test("a client cannot add to the X-Forwarded-* values under an underscore spelling", () => {
+  const list: [string, string][] = [
+    ["x-forwarded-for", "203.0.113.1"],
+    ["x_forwarded_for", "10.0.0.1"],
+    ["x_forwarded_proto", "https"],
+    ["x-forwarded_host", "evil.example"],
+    ["x.forwarded.host", "evil.example"],
+    ["x_other", "1"],
+  ];
+  addForwarded(list, { clientAddr: "192.0.2.7", proto: "http", host: "example.com" });
+  assertEquals(list, [
+    ["x_other", "1"],
+    ["x-forwarded-for", "203.0.113.1, 192.0.2.7"],
+    ["x-forwarded-proto", "http"],
+    ["x-forwarded-host", "example.com"],
+  ]);
+});
+
+Deno.test("cgiName folds case, underscores and other punctuation alike", () => {
+  assertEquals(cgiName("X_WEBAUTH_USER"), "x-webauth-user");
+  assertEquals(cgiName("x.webauth~user"), "x-webauth-user");
+  assertEquals(cgiName("x-webauth-user"), "x-webauth-user");
 });

@@ -228,20 +228,43 @@ Deno.test({
   },
 });
 
-Deno.test("maps an absolute redirect to the upstream's own origin to the public origin", () => {
+Deno.test("answers an absolute redirect to the upstream's own origin with a root-relative one", () => {
+  assertEquals(rewriteLocation("http://localhost:9090/graph/", PROM, PUBLIC), "/prometheus/graph/");
   assertEquals(
-    rewriteLocation("http://localhost:9090/graph/", PROM, PUBLIC),
-    "https://example.com/prometheus/graph/",
-  );
-  assertEquals(
-    rewriteLocation("http://localhost:9090/prometheus/graph", PROM, PUBLIC),
-    "https://example.com/prometheus/graph",
-    "already under the prefix: only the origin changes",
+    rewriteLocation("http://localhost:9090/prometheus/graph?g0.expr=up#top", PROM, PUBLIC),
+    "/prometheus/graph?g0.expr=up#top",
+    "already under the prefix: only the origin goes",
   );
   assertEquals(
     rewriteLocation("//localhost:9090/graph/", PROM, PUBLIC),
-    "https://example.com/prometheus/graph/",
+    "/prometheus/graph/",
     "a scheme-relative URL is absolute too",
+  );
+  assertEquals(rewriteLocation("http://localhost:9090", PROM, PUBLIC), "/prometheus/");
+  assertEquals(
+    rewriteLocation("http://localhost:9090/prometheus/classic/graph?", PROM, PUBLIC),
+    "/prometheus/classic/graph?",
+    "an empty query is kept",
+  );
+});
+
+Deno.test("never names the client's Host in a rewritten Location (issue 12 item 9)", () => {
+  const fromHost = "http://evil.example";
+  for (const location of ["http://localhost:9090/x", "//localhost:9090/x", "/x"]) {
+    const rewritten = rewriteLocation(location, PROM, fromHost);
+    assertEquals(rewritten, "/prometheus/x", location);
+  }
+});
+
+Deno.test("an upstream path that starts with // does not become a redirect to another host", () => {
+  const root = route("/", "http://localhost:9090/");
+  assertEquals(
+    rewriteLocation("http://localhost:9090//evil.example/x", root, PUBLIC),
+    "/evil.example/x",
+  );
+  assertEquals(
+    rewriteLocation("http://localhost:9090/..//evil.example", root, PUBLIC),
+    "/evil.example",
   );
 });
 
@@ -270,7 +293,7 @@ Deno.test("maps redirects below a non-root upstream path back under the route", 
   assertEquals(rewriteLocation("/prom", r, PUBLIC), "/prometheus");
   assertEquals(
     rewriteLocation("http://localhost:9090/prom/graph", r, PUBLIC),
-    "https://example.com/prometheus/graph",
+    "/prometheus/graph",
   );
   assertEquals(
     rewriteLocation("/elsewhere", r, PUBLIC),
