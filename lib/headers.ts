@@ -1,8 +1,14 @@
 /** Header rules for a reverse proxy: what must not cross it, and what it adds. */
 
-/** Hop-by-hop headers (RFC 9110 §7.6.1) plus ones a proxy must consume rather than pass on. */
+/**
+ * Hop-by-hop headers (RFC 9110 §7.6.1) plus ones a proxy must consume rather than pass on.
+ * `Proxy` is no standard header, but CGI upstreams read it as the `HTTP_PROXY` variable that many
+ * HTTP clients take as their proxy ("httpoxy", CVE-2016-5385/-5386/-5387); nginx's advice is to
+ * clear it.
+ */
 const HOP_BY_HOP = new Set([
   "connection",
+  "proxy",
   "keep-alive",
   "proxy-connection",
   "proxy-authenticate",

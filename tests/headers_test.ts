@@ -25,6 +25,11 @@ Deno.test("hop-by-hop headers do not cross the proxy; end-to-end headers do", ()
   ]);
 });
 
+Deno.test("a client's Proxy header never reaches the upstream (httpoxy)", () => {
+  const source = new Headers({ "proxy": "http://evil.example:8080", "accept": "*/*" });
+  assertEquals(endToEndList(source), [["accept", "*/*"]]);
+});
+
 Deno.test("headers that Connection names are removed, whatever their case and spacing", () => {
   const source = new Headers({
     "connection": "X-Secret ,  close,,x-other-SECRET",
