@@ -1,8 +1,11 @@
 /**
- * Content-Encoding across the proxy. A runtime whose fetch decodes compressed bodies (Deno: gzip
- * and br, unless the request asked for identity) leaves the upstream's Content-Encoding and
- * compressed Content-Length behind; copied as they are, they corrupt every compressed response.
- * So the proxy decides what it asks the upstream for, and knows for sure when a body was decoded.
+ * Content-Encoding across the proxy. Both runtimes' upstream clients now hand over compressed
+ * bodies as the upstream sent them (Deno's by node:http for a client that takes compression,
+ * lib/runtime/deno_node_client.ts), so promgate forwards the client's Accept-Encoding and passes
+ * bytes and headers through together: a compressed body costs what its compressed bytes cost.
+ * A runtime whose fetch decodes (`fetchDecodesCompression`) leaves the upstream's
+ * Content-Encoding and compressed Content-Length behind, which copied as they are corrupt the
+ * response; for such a runtime the proxy asks for gzip or identity only and re-encodes.
  */
 
 /** Codings Deno's fetch decodes when the request did not ask for identity. */
@@ -22,6 +25,22 @@ export function acceptsGzip(value: string | null): boolean {
   return wildcard ?? false;
 }
 
+/**
+ * The client's Accept-Encoding for the upstream, without the codings it refuses. Many servers
+ * look for the word "gzip" and ignore q-values (as this repository's own test upstreams do), so a
+ * client saying `gzip;q=0, br` would get gzip it cannot read. When any entry has q=0, only the
+ * codings the client names and allows are kept (and `*` is dropped, since to such a server it
+ * would not exclude the refused ones); null when none is left.
+ */
+export function withoutRefused(value: string | null): string | null {
+  if (!value || !/q=0/i.test(value)) return value || null;
+  const parts = value.split(",").map((part) => part.trim()).filter((part) => part !== "");
+  const refuses = (part: string) => /;\s*q=0(\.0{0,3})?\s*(;|$)/i.test(part);
+  if (!parts.some(refuses)) return value;
+  const kept = parts.filter((part) => !refuses(part) && !part.startsWith("*"));
+  return kept.length > 0 ? kept.join(", ") : null;
+}
+
 /** What to ask the upstream for, and how to read its answer. */
 export interface EncodingPlan {
   /** The Accept-Encoding to send upstream; null to send none. */
@@ -37,7 +56,7 @@ export interface EncodingPlan {
  * that what arrives is always either decoded by the runtime or exactly what the upstream sent.
  */
 export function planEncoding(fetchDecodes: boolean, clientAccept: string | null): EncodingPlan {
-  if (!fetchDecodes) return { acceptEncoding: clientAccept, decoded: () => false };
+  if (!fetchDecodes) return { acceptEncoding: withoutRefused(clientAccept), decoded: () => false };
   const gzip = acceptsGzip(clientAccept);
   return {
     acceptEncoding: gzip ? "gzip" : "identity",

@@ -66,17 +66,23 @@ class UpstreamTimeout extends Error {}
 /** The body stalled for the route's timeout after the headers came. */
 class UpstreamStall extends Error {}
 
-const CLIENT_GONE: ProxyResult = {
-  ...plain(502, "502 Bad Gateway\n"),
-  error: "client closed the connection before the upstream answered",
-  logStatus: 499,
-};
+/**
+ * The answer for a client that went away first (logged as 499). A new Response each time: a body
+ * can be sent once, and a Response shared between requests fails every one after the first.
+ */
+function clientGone(): ProxyResult {
+  return {
+    ...plain(502, "502 Bad Gateway\n"),
+    error: "client closed the connection before the upstream answered",
+    logStatus: 499,
+  };
+}
 
 /** Sends the request upstream and builds the client's response (502/504 on upstream failure). */
 export async function proxy(p: ProxyRequest): Promise<ProxyResult> {
   const { request, route } = p;
   // Gone while we authenticated: don't ask upstream.
-  if (p.checkClientFirst && request.signal.aborted) return CLIENT_GONE;
+  if (p.checkClientFirst && request.signal.aborted) return clientGone();
   const plan = planEncoding(
     p.client.fetchDecodesCompression,
     request.headers.get("accept-encoding"),
@@ -178,7 +184,7 @@ function failure(error: unknown, signal: AbortSignal, route: RouteConfig): Proxy
       error: `upstream ${upstream} sent no response headers within ${route.timeoutMs / 1000} s`,
     };
   }
-  if (signal.aborted) return CLIENT_GONE;
+  if (signal.aborted) return clientGone();
   return {
     ...plain(502, "502 Bad Gateway\n"),
     error: `upstream ${upstream} failed: ${describe(error)}`,

@@ -45,30 +45,44 @@ async function sha256Of(stream: ReadableStream<Uint8Array>): Promise<[string, nu
   return [h.digest("hex"), n];
 }
 
-Deno.test(
-  "streams a 1 GiB response byte-exact in under 150 MB RSS",
-  needs("htpasswd"),
-  async () => {
-    const s = await setup();
-    try {
-      const expected = await sha256Of(patternStream(GiB));
-      const started = performance.now();
-      const r = await fetch(`${s.gate.url}/up/bytes?n=${GiB}`, {
-        headers: { authorization: auth },
-      });
-      assertEquals(r.status, 200);
-      assertEquals(await sha256Of(r.body!), expected);
-      const seconds = (performance.now() - started) / 1000;
-      const rss = await peakRssMiB(s.gate.pid);
-      console.log(
-        `1 GiB response: ${seconds.toFixed(1)} s, promgate peak RSS ${rss.toFixed(0)} MiB`,
-      );
-      assert(rss < 150, `peak RSS ${rss} MiB`);
-    } finally {
-      await s.close();
-    }
-  },
-);
+/**
+ * A 1 GiB download, as curl sends it (no Accept-Encoding) and as a client that takes gzip sends
+ * it (browsers, Go and Deno clients). Under Deno the second goes through node:http, which passes
+ * compressed bodies through untouched (issue 12 item 7) but leaves more spent buffers for the
+ * garbage collector on a large uncompressed body: its bound is higher.
+ */
+const DOWNLOADS: [string, string, number][] = [
+  ["identity", "", 150],
+  ["gzip, br", " to a client that takes gzip", 190],
+];
+
+for (const [acceptEncoding, label, boundMiB] of DOWNLOADS) {
+  Deno.test(
+    `streams a 1 GiB response${label} byte-exact in under ${boundMiB} MB RSS`,
+    needs("htpasswd"),
+    async () => {
+      const s = await setup();
+      try {
+        const expected = await sha256Of(patternStream(GiB));
+        const started = performance.now();
+        const r = await fetch(`${s.gate.url}/up/bytes?n=${GiB}`, {
+          headers: { authorization: auth, "accept-encoding": acceptEncoding },
+        });
+        assertEquals(r.status, 200);
+        assertEquals(await sha256Of(r.body!), expected);
+        const seconds = (performance.now() - started) / 1000;
+        const rss = await peakRssMiB(s.gate.pid);
+        console.log(
+          `1 GiB response (Accept-Encoding: ${acceptEncoding}): ${seconds.toFixed(1)} s, ` +
+            `promgate peak RSS ${rss.toFixed(0)} MiB`,
+        );
+        assert(rss < boundMiB, `peak RSS ${rss} MiB`);
+      } finally {
+        await s.close();
+      }
+    },
+  );
+}
 
 Deno.test(
   "streams a 256 MiB POST byte-exact in under 150 MB RSS",

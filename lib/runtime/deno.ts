@@ -2,7 +2,7 @@
 import { TrackedConn, trackRequest } from "./connections.ts";
 import { denoSocketOps } from "./deno_libc.ts";
 import { setListenerNoDelay } from "./deno_nodelay.ts";
-import { isUnsizedUpload, sendUnsizedUpload } from "./deno_upload.ts";
+import { nodeFetch } from "./deno_node_client.ts";
 import type { Runtime, ServeOptions, Server, ServerSocket, SignalName } from "./types.ts";
 
 /** HTTP/2 requests reach a Deno.serve handler without a Host header (the authority is in the URL). */
@@ -112,6 +112,38 @@ function acceptWebSocket(req: Request, protocol: string | null) {
   return { socket: socket as unknown as ServerSocket, response };
 }
 
+/**
+ * Sends a request upstream without decoding its answer. Deno's fetch decodes gzip and br (keeping
+ * the upstream's Content-Encoding and Content-Length) unless the request's Accept-Encoding is
+ * exactly `identity`, and decoding costs what the decoded body costs (a 1 MB gzip bomb: 1 GiB).
+ * So a request to a plain-HTTP upstream that may get a compressed answer goes by node:http, which
+ * passes the bytes through (lib/runtime/deno_node_client.ts). Every other request goes by fetch
+ * saying `identity`, so the upstream does not compress (and where it does anyway, fetch leaves
+ * the body alone): HTTPS upstreams too, because Deno's node:https trusts neither DENO_CERT nor
+ * --cert, which fetch honours. Uploads of unknown length go by node:http whatever the scheme, as
+ * fetch handles those badly (see deno_node_client.ts).
+ */
+function fetchUpstream(url: string, init: RequestInit): Promise<Response> {
+  const headers: [string, string][] = Array.isArray(init.headers)
+    ? init.headers as [string, string][]
+    : [...new Headers(init.headers)];
+  let acceptEncoding = -1;
+  let sized = false;
+  for (let i = 0; i < headers.length; i++) {
+    const name = headers[i][0].toLowerCase();
+    if (name === "accept-encoding") acceptEncoding = i;
+    else if (name === "content-length") sized = true;
+  }
+  const compressed = acceptEncoding >= 0 && headers[acceptEncoding][1].trim() !== "identity";
+  const unsizedUpload = init.body instanceof ReadableStream && !sized;
+  if (unsizedUpload || (compressed && url.startsWith("http:"))) {
+    return nodeFetch(new URL(url), init);
+  }
+  const identity = headers.filter((_, i) => i !== acceptEncoding);
+  identity.push(["accept-encoding", "identity"]);
+  return fetch(url, { ...init, headers: identity, redirect: "manual" });
+}
+
 /** The Deno runtime. */
 export const denoRuntime: Runtime = {
   name: "deno",
@@ -119,13 +151,9 @@ export const denoRuntime: Runtime = {
   serve,
   claimPort,
   sharedPortProblem,
-  fetchUpstream: (url, init) =>
-    isUnsizedUpload(init)
-      ? sendUnsizedUpload(new URL(url), init)
-      : fetch(url, { ...init, redirect: "manual" }),
-  // Deno's fetch decodes gzip and br even when the caller set Accept-Encoding, keeping the
-  // upstream's Content-Encoding and Content-Length; only `identity` stops it.
-  fetchDecodesCompression: true,
+  fetchUpstream,
+  // Bodies pass through as the upstream sent them: see fetchUpstream.
+  fetchDecodesCompression: false,
   onSignal,
   acceptWebSocket,
   socketOps: denoSocketOps,
