@@ -882,3 +882,43 @@ Deno.test({
     assertEquals(acceptsGzip("*;q=0, gzip"), true);
   },
 });
+
+Deno.test({
+  ...T,
+  name:
+    "a read-only route refuses writes on the path the upstream receives, whatever its prefix there",
+  async fn() {
+    const readOnly = { policy: { allow: null, readOnly: true, admins: [] } };
+    const s = await setup((u) => [
+      route("/", `${u}/`, readOnly),
+      route("/promapi/", `${u}/api/`, readOnly),
+    ]);
+    try {
+      const auth = { authorization: ADMIN };
+      for (
+        const path of [
+          "/prometheus/api/v1/admin/tsdb/snapshot",
+          "/prometheus/-/quit",
+          "/prometheus/-/reload",
+          "/promapi/v1/admin/tsdb/snapshot",
+          "/promapi/v1/write",
+        ]
+      ) {
+        const r = await s.request(path, { method: "POST", headers: auth });
+        assertEquals(r.status, 403, path);
+        await r.body?.cancel();
+      }
+      assertEquals(s.prometheus.seen, []);
+      const query = await s.request("/promapi/v1/query", {
+        method: "POST",
+        headers: { ...auth, "content-type": "application/x-www-form-urlencoded" },
+        body: "query=up",
+      });
+      assertEquals(query.status, 200);
+      await query.body?.cancel();
+      assertEquals(s.prometheus.seen.map((r) => `${r.method} ${r.path}`), ["POST /api/v1/query"]);
+    } finally {
+      await s.close();
+    }
+  },
+});
