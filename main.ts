@@ -12,6 +12,7 @@ import { loadConfig } from "./lib/config.ts";
 import { InputError } from "./lib/errors.ts";
 import { currentRuntime } from "./lib/runtime/mod.ts";
 import { buildCommit, VERSION } from "./lib/version.ts";
+import { configWarnings } from "./lib/warnings.ts";
 import { startService } from "./lib/workers.ts";
 
 function log(line: string): void {
@@ -42,6 +43,8 @@ export async function main(args: readonly string[]): Promise<number> {
   }
   const demo = command.kind === "demo" ? await startDemo(runtime, command.port) : null;
   const config = await loadConfig(command.kind === "demo" ? demo!.configPath : command.configPath);
+  // Before serving, so that they are the first thing an operator reading the log sees.
+  for (const line of await configWarnings(config)) log(`warning: ${line}`);
   const app = await startService(config, runtime, log);
   const threads = app.threads > 1 ? `, ${app.threads} server threads` : "";
   log(
@@ -57,7 +60,8 @@ export async function main(args: readonly string[]): Promise<number> {
     );
   }
   // SIGHUP reloads the config (as nginx -s reload); the htpasswd and certificate files are
-  // watched by the app itself. A reload that fails is logged and changes nothing.
+  // watched by the app itself. A reload that fails is logged and changes nothing but the
+  // promgate_config_last_reload_successful gauge.
   runtime.onSignal("SIGHUP", () => {
     log("SIGHUP: reloading the config");
     void app.reload();

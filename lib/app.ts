@@ -2,8 +2,10 @@
  * Wires a loaded config into a running server: users, authenticator, access log, handler; and
  * keeps it current: the htpasswd file and the certificate/key are re-read when they change on
  * disk, the whole config on request (SIGHUP). A new version that does not load is logged and
- * the last good one keeps serving. Every request reads the state once, when it starts, so a
- * reload never changes the rules under a request in flight.
+ * the last good one keeps serving; the reload gauges (lib/reload_status.ts) say so until a load
+ * succeeds, and every load that succeeds prints the warnings about what it loaded
+ * (lib/warnings.ts). Every request reads the state once, when it starts, so a reload never
+ * changes the rules under a request in flight.
  * main.ts owns the process (arguments, signals, exit codes); this module owns the service.
  */
 import { type AccessLog, NO_ACCESS_LOG, openAccessLog } from "./access_log.ts";
@@ -12,18 +14,21 @@ import { Authenticator } from "./auth.ts";
 // Types only: the config module (zod, certificate generation) would cost each server thread
 // ~25 MB; the caller passes the loaders (see ConfigLoaders).
 import type { Config, TlsConfig } from "./config.ts";
+import { type CheckedFile, fileModeWarnings, filesOf } from "./file_modes.ts";
 import { type FileWatcher, watchFiles } from "./file_watch.ts";
 import { createHandler, type HandlerState } from "./handler.ts";
 import { loadHtpasswd, type Users } from "./htpasswd.ts";
 import { createVerifier, type PasswordVerifier } from "./password/mod.ts";
 import { fingerprintOf, oneLine, planReload, SwitchableAccessLog } from "./reload.ts";
 import { Metrics, type MetricsSnapshot } from "./metrics.ts";
+import { type ReloadSource, ReloadStatus } from "./reload_status.ts";
 import { plain } from "./responses.ts";
 import { ConnectionTable } from "./runtime/connections.ts";
 import type { Reaper } from "./runtime/reaper.ts";
 import type { ConnInfo, Handler, Runtime, Server } from "./runtime/types.ts";
 import { Throttle, type ThrottleEvent } from "./throttle.ts";
 import { buildCommit, VERSION } from "./version.ts";
+import { configWarnings } from "./warnings.ts";
 
 /** A running promgate. */
 export interface App {
@@ -103,6 +108,11 @@ export interface AppOptions {
    * enforces them.
    */
   readonly connections?: ConnectionTable;
+  /**
+   * Where this thread records whether its reloads succeed, in a record shared with the other
+   * server threads so that every scrape shows the whole process; default: a record of its own.
+   */
+  readonly reloadStatus?: ReloadStatus;
 }
 
 /**
@@ -152,6 +162,8 @@ class LiveApp implements App {
   readonly #accessLog: SwitchableAccessLog;
   /** One set of counters for the process's life, across reloads. */
   readonly #metrics: Metrics;
+  /** Whether the last loads succeeded, for the reload gauges. */
+  readonly #reloads: ReloadStatus;
   #state: HandlerState;
   /** Rebuilt only when the throttle settings change, so failure counts survive other reloads. */
   #handler: Handler;
@@ -182,11 +194,12 @@ class LiveApp implements App {
     options.link?.onLogin((key, encoded) => this.#state.authenticator?.remember(key, encoded));
     options.link?.onFilesChanged((changed) => void this.#filesChanged(changed));
     this.#accessLog = new SwitchableAccessLog(openLog(config));
+    this.#reloads = options.reloadStatus ?? ReloadStatus.create();
     this.#metrics = new Metrics({
       version: VERSION,
       runtime: `${runtime.name} ${runtime.version}`,
       commit: buildCommit(),
-    });
+    }, this.#reloads);
     this.#state = {
       config,
       authenticator: users ? this.#newAuthenticator(users) : null,
@@ -224,6 +237,8 @@ class LiveApp implements App {
         return plain(500, "500 Internal Server Error\n").response;
       },
     });
+    // Listening with everything loaded is a successful load (as Prometheus counts its start).
+    this.#reloads.started();
     if (!this.#options.connections) {
       this.#reaper = await enforceClientTimeouts(
         this.#runtime,
@@ -253,7 +268,7 @@ class LiveApp implements App {
   }
 
   reload(): Promise<void> {
-    return this.#enqueue(() => this.#reloadConfig());
+    return this.#enqueue("config", () => this.#reloadConfig());
   }
 
   metricsSnapshot(): MetricsSnapshot {
@@ -283,17 +298,54 @@ class LiveApp implements App {
 
   // -- reloads -----------------------------------------------------------------------------------
 
-  #enqueue(task: () => Promise<void>): Promise<void> {
+  /**
+   * Runs `task`, a load of `source`, after the loads already queued. The task returns whether the
+   * load succeeded (a failure has been logged); the reload gauges and warnings follow from it.
+   */
+  #enqueue(source: ReloadSource, task: () => Promise<boolean>): Promise<void> {
     this.#queue = this.#queue.then(async () => {
       if (this.#stopping) return;
+      let ok = false;
       try {
-        await task();
+        ok = await task();
       } catch (error) {
         // Every expected failure is handled in the task; this is a bug, but not a reason to stop.
         this.#notice(`reload: failed: ${oneLine(error)}`);
       }
+      if (!ok) {
+        this.#reloads.failed(source);
+        return;
+      }
+      this.#reloads.succeeded(source);
+      // A warning is advice: if working it out fails, the load still stands and later loads run.
+      await this.#warnAbout(source).catch((error) =>
+        this.#notice(`reload: could not check for warnings: ${oneLine(error)}`)
+      );
+      const failing = this.#reloads.failing();
+      if (failing.length > 0) {
+        // Say why the reload gauge stays 0 although this load worked.
+        this.#notice(
+          `reload: still serving the previous version of: ${failing.join(", ")} ` +
+            `(fix what the earlier lines name; for the config, send SIGHUP again)`,
+        );
+      }
     });
     return this.#queue;
+  }
+
+  /** Prints the warnings about what a successful load of `source` read (lib/warnings.ts). */
+  async #warnAbout(source: ReloadSource): Promise<void> {
+    const config = this.#state.config;
+    let warnings: string[];
+    if (source === "config") {
+      warnings = await configWarnings(config);
+    } else {
+      const kinds: CheckedFile["what"][] = source === "tls"
+        ? ["tls.certFile", "tls.keyFile"]
+        : ["auth.htpasswdFile"];
+      warnings = await fileModeWarnings(filesOf(config).filter((f) => kinds.includes(f.what)));
+    }
+    for (const line of warnings) this.#notice(`warning: ${line}`);
   }
 
   /** The files whose changes take effect without SIGHUP. */
@@ -311,51 +363,62 @@ class LiveApp implements App {
     const { config } = this.#state;
     const tasks: Promise<void>[] = [];
     if (config.auth && changed.includes(config.auth.htpasswdFile)) {
-      tasks.push(this.#enqueue(() => this.#reloadUsers()));
+      tasks.push(this.#enqueue("htpasswd", () => this.#reloadUsers()));
     }
     const tls = config.tls;
     if (tls && changed.some((f) => f === tls.certFile || f === tls.keyFile)) {
-      tasks.push(this.#enqueue(() => this.#reloadTls()));
+      tasks.push(this.#enqueue("tls", () => this.#reloadTls()));
     }
     return Promise.all(tasks).then(() => {});
   }
 
-  /** The htpasswd file changed: swap in its users, or keep the old ones if it does not load. */
-  async #reloadUsers(): Promise<void> {
+  /**
+   * The htpasswd file changed: swap in its users, or keep the old ones if it does not load.
+   * Resolves whether the new users (or none needed) are served.
+   */
+  async #reloadUsers(): Promise<boolean> {
     const { config, authenticator } = this.#state;
-    if (!config.auth || !authenticator) return;
+    if (!config.auth || !authenticator) return true;
     let users: Users;
     try {
       users = await loadHtpasswd(config.auth.htpasswdFile);
     } catch (error) {
       // htpasswd.ts never quotes a hash or a line in its messages, so this is safe to log.
       this.#notice(`reload: kept the previous users: ${oneLine(error)}`);
-      return;
+      return false;
     }
     // Cached logins stay valid only for users whose hash is unchanged (Authenticator.setUsers).
     authenticator.setUsers(users);
     this.#notice(`reload: htpasswd ${config.auth.htpasswdFile}: ${users.size} users`);
+    return true;
   }
 
-  /** The certificate or key file changed: serve the new pair if it loads and matches. */
-  async #reloadTls(): Promise<void> {
+  /**
+   * The certificate or key file changed: serve the new pair if it loads and matches. Resolves
+   * whether the pair on disk (new, or unchanged) is served.
+   */
+  async #reloadTls(): Promise<boolean> {
     const current = this.#state.config.tls;
-    if (!current?.certFile || !current.keyFile) return;
+    if (!current?.certFile || !current.keyFile) return true;
     let next: TlsConfig;
     try {
       next = await this.#options.loaders.readTlsFiles(current.certFile, current.keyFile);
     } catch (error) {
       this.#notice(`reload: kept the previous certificate: ${oneLine(error)}`);
-      return;
+      return false;
     }
-    if (next.cert === current.cert && next.key === current.key) return;
-    if (await this.#serveCertificate(next)) {
-      this.#state = { ...this.#state, config: { ...this.#state.config, tls: next } };
-    }
+    if (next.cert === current.cert && next.key === current.key) return true;
+    if (!(await this.#serveCertificate(next))) return false;
+    this.#state = { ...this.#state, config: { ...this.#state.config, tls: next } };
+    return true;
   }
 
-  /** SIGHUP: the config file and everything it names, applied together or not at all. */
-  async #reloadConfig(): Promise<void> {
+  /**
+   * SIGHUP: the config file and everything it names, applied together or not at all. Resolves
+   * whether all of it is served (a certificate that loads but cannot be served is a failure,
+   * though the rest of the new config applies).
+   */
+  async #reloadConfig(): Promise<boolean> {
     const current = this.#state.config;
     let loaded: Config;
     let users: Users | null;
@@ -366,13 +429,15 @@ class LiveApp implements App {
       this.#notice(`reload: kept the previous config; the new one does not load:`);
       const text = error instanceof Error ? error.message : String(error);
       for (const line of text.split("\n")) if (line.trim()) this.#notice(`reload: ${line}`);
-      return;
+      return false;
     }
     const plan = planReload(current, loaded);
     for (const line of plan.needRestart) this.#notice(`reload: ${line}`);
     let config = plan.config;
+    let served = true;
     if (plan.newTls && !(await this.#serveCertificate(plan.newTls))) {
       config = { ...config, tls: current.tls };
+      served = false;
     }
     let authenticator = this.#state.authenticator;
     if (users === null) {
@@ -393,6 +458,7 @@ class LiveApp implements App {
     await this.#watcher?.setPaths(this.#watchedFiles());
     const who = users ? `, htpasswd ${config.auth!.htpasswdFile}: ${users.size} users` : "";
     this.#notice(`reload: config ${config.file}: ${config.routes.length} routes${who}`);
+    return served;
   }
 
   /**

@@ -38,6 +38,14 @@ export interface RequestFacts {
   readonly upstreamError?: "timeout" | "refused" | "cut";
 }
 
+/** Whether the files promgate serves loaded (lib/reload_status.ts), for the reload gauges. */
+export interface ReloadState {
+  /** Whether the last load of every file succeeded. */
+  successful(): boolean;
+  /** When the last load left every file good (start-up counts), in seconds since the epoch. */
+  lastSuccessSeconds(): number;
+}
+
 /** Build facts shown in promgate_build_info. */
 export interface BuildInfo {
   readonly version: string;
@@ -97,7 +105,11 @@ export class Metrics {
   readonly #startedAt = Date.now() / 1000;
   #inFlight = 0;
 
-  constructor(readonly build: BuildInfo) {}
+  /**
+   * `reloads` is the process's reload record, the same object in every server thread's view
+   * (shared memory), so the reload gauges need no other thread's snapshot.
+   */
+  constructor(readonly build: BuildInfo, readonly reloads?: ReloadState) {}
 
   /** A request began; call {@link finished} exactly once for it. */
   started(): void {
@@ -129,6 +141,26 @@ export class Metrics {
   /** A response already streaming was cut because its upstream stalled or broke off. */
   upstreamCut(route: string): void {
     this.#upstreamErrors.inc(`${label("route", route)},${label("kind", "cut")}`);
+  }
+
+  /** The two gauges Prometheus itself exports for its config, under promgate's name. */
+  #renderReloads(family: (name: string, type: string, help: string) => void, out: string[]) {
+    const reloads = this.reloads!;
+    family(
+      "promgate_config_last_reload_successful",
+      "gauge",
+      "Whether the last load of the config, htpasswd and certificate files succeeded (1), or one " +
+        "was refused and its previous version is still served (0).",
+    );
+    out.push(`promgate_config_last_reload_successful ${reloads.successful() ? 1 : 0}`);
+    family(
+      "promgate_config_last_reload_success_timestamp_seconds",
+      "gauge",
+      "When the files last all loaded successfully (start-up counts), since the Unix epoch.",
+    );
+    out.push(
+      `promgate_config_last_reload_success_timestamp_seconds ${reloads.lastSuccessSeconds()}`,
+    );
   }
 
   #observe(route: string, seconds: number): void {
@@ -229,6 +261,7 @@ export class Metrics {
       `promgate_build_info{${label("version", b.version)},${label("runtime", b.runtime)},` +
         `${label("commit", b.commit)}} 1`,
     );
+    if (this.reloads) this.#renderReloads(family, out);
     family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
     out.push(`process_resident_memory_bytes ${process.memoryUsage.rss()}`);
     family(

@@ -9,6 +9,7 @@ import type { MetricsSnapshot } from "./metrics.ts";
 import type { PasswordVerifier } from "./password/mod.ts";
 import { ConnectionTable } from "./runtime/connections.ts";
 import { currentRuntime } from "./runtime/mod.ts";
+import { ReloadStatus } from "./reload_status.ts";
 import { type FromThread, fromWire, type ToThread } from "./thread_messages.ts";
 
 interface ThreadScope {
@@ -93,6 +94,7 @@ async function start(index: number, message: Extract<ToThread, { type: "start" }
       link: linkWith(message.cacheSecret, index),
       verifier,
       connections: new ConnectionTable(message.connections),
+      reloadStatus: new ReloadStatus(message.reloadStatus, index),
     });
     send({ type: "started" });
   } catch (error) {

@@ -22,6 +22,8 @@ export type ToThread =
     cacheSecret: string;
     /** The ConnectionTable's buffer, shared by all threads (the main thread reaps). */
     connections: SharedArrayBuffer;
+    /** The ReloadStatus's buffer, shared by all threads (each writes its own slot, `index`). */
+    reloadStatus: SharedArrayBuffer;
   }
   | { type: "login"; key: string; encoded: string }
   | { type: "files"; changed: string[] }

@@ -9,7 +9,8 @@
  * - SIGHUP and SIGTERM: every thread reloads, or drains and stops;
  * - failed-login throttling: every failure and success one thread records is applied by the
  *   others, so the limits count all of a client's attempts wherever they land;
- * - /metrics: the thread answering a scrape adds the other threads' counts.
+ * - /metrics: the thread answering a scrape adds the other threads' counts; whether the
+ *   reloads succeeded is one shared record (lib/reload_status.ts) every thread reads;
  *
  * - verified credentials: a credential one thread verified is cached by all (one secret for
  *   the cache keys), so a login costs one hash, not one per thread;
@@ -33,6 +34,7 @@ import type { MetricsSnapshot } from "./metrics.ts";
 import { createVerifier, type PasswordVerifier } from "./password/mod.ts";
 import { ConnectionTable } from "./runtime/connections.ts";
 import type { Reaper } from "./runtime/reaper.ts";
+import { ReloadStatus } from "./reload_status.ts";
 import type { Runtime } from "./runtime/types.ts";
 import { type FromThread, type ToThread, toWire } from "./thread_messages.ts";
 
@@ -102,6 +104,8 @@ class ThreadGroup implements Service {
   /** Every thread records its requests here; the main thread enforces the client timeouts. */
   readonly #connections = ConnectionTable.create();
   #reaper: Reaper | null = null;
+  /** Whether each thread's loads succeeded; made in start(), once the count is known. */
+  #reloadStatus: ReloadStatus | null = null;
 
   readonly #verifier: PasswordVerifier;
 
@@ -126,6 +130,7 @@ class ThreadGroup implements Service {
   }
 
   async start(count: number): Promise<void> {
+    this.#reloadStatus = ReloadStatus.create(count);
     const started = Array.from({ length: count }, (_, index) => this.#spawn(index));
     const results = await Promise.all(started);
     const failure = results.find((r) => r !== null);
@@ -167,6 +172,7 @@ class ThreadGroup implements Service {
         config: toWire(this.#config),
         cacheSecret: this.#cacheSecret,
         connections: this.#connections.buffer,
+        reloadStatus: this.#reloadStatus!.buffer,
       };
       worker.postMessage(start);
     });

@@ -1,6 +1,7 @@
 /** promgate's own metrics: counted from finished requests, valid for `promtool check metrics`. */
 import type { AccessRecord } from "../lib/access_log.ts";
 import { Metrics } from "../lib/metrics.ts";
+import { ReloadStatus } from "../lib/reload_status.ts";
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
 import { needs, run } from "./_util.ts";
 
@@ -107,4 +108,66 @@ Deno.test("a scrape adds the other server threads' counts to this one's", () => 
   assertMatch(text, /promgate_request_duration_seconds_count\{route="\/p\/"\} 3\n/);
   assertMatch(text, /promgate_auth_cache_total\{result="hit"\} 3\n/);
   assertMatch(text, /promgate_requests_in_flight 1\n/);
+});
+
+// -- reloads (issue 12 item 11) -----------------------------------------------------------------
+
+const BUILD = { version: "t", runtime: "t", commit: "t" };
+const SUCCESSFUL = "promgate_config_last_reload_successful";
+const SUCCESS_TIME = "promgate_config_last_reload_success_timestamp_seconds";
+
+Deno.test("a refused reload shows as 0 until the next success, which moves the timestamp", async () => {
+  const status = ReloadStatus.create();
+  const m = new Metrics(BUILD, status);
+  const started = sample(m.render(), SUCCESS_TIME)!;
+  assertEquals(sample(m.render(), SUCCESSFUL), 1, "start-up counts as a successful load");
+  assert(Math.abs(started - Date.now() / 1000) < 5, `timestamp ${started} is not now`);
+  await new Promise((r) => setTimeout(r, 20));
+  status.failed("htpasswd");
+  assertEquals(sample(m.render(), SUCCESSFUL), 0);
+  assertEquals(sample(m.render(), SUCCESS_TIME), started, "a failure keeps the last success");
+  status.succeeded("htpasswd");
+  assertEquals(sample(m.render(), SUCCESSFUL), 1);
+  assert(sample(m.render(), SUCCESS_TIME)! > started);
+});
+
+Deno.test("a good certificate reload does not hide a refused htpasswd file; SIGHUP clears all", () => {
+  const status = ReloadStatus.create();
+  const m = new Metrics(BUILD, status);
+  status.failed("htpasswd");
+  const before = sample(m.render(), SUCCESS_TIME);
+  status.succeeded("tls");
+  assertEquals(sample(m.render(), SUCCESSFUL), 0);
+  assertEquals(sample(m.render(), SUCCESS_TIME), before);
+  assertEquals(status.failing(), ["htpasswd"]);
+  status.failed("config");
+  status.succeeded("htpasswd");
+  assertEquals([sample(m.render(), SUCCESSFUL), status.failing()], [0, ["config"]]);
+  status.succeeded("config"); // a SIGHUP that loads re-read every file
+  assertEquals([sample(m.render(), SUCCESSFUL), status.failing()], [1, []]);
+});
+
+Deno.test("every server thread's scrape shows the same reload state", () => {
+  const shared = ReloadStatus.create(2);
+  const threads = [0, 1].map((i) => new ReloadStatus(shared.buffer, i));
+  const scrapes = () =>
+    threads.map((t) => {
+      const text = new Metrics(BUILD, t).render();
+      return [sample(text, SUCCESSFUL), sample(text, SUCCESS_TIME)];
+    });
+  threads[1].failed("htpasswd"); // one thread refused the file: the process is not all good
+  const [a, b] = scrapes();
+  assertEquals(a, b);
+  assertEquals(a[0], 0);
+  threads[1].succeeded("htpasswd");
+  const [c, d] = scrapes();
+  assertEquals([c, c[0]], [d, 1]);
+});
+
+Deno.test("promtool check metrics accepts the reload gauges", needs("promtool"), async () => {
+  const m = new Metrics(BUILD, ReloadStatus.create());
+  const text = m.render();
+  assertMatch(text, /# TYPE promgate_config_last_reload_successful gauge\n/);
+  const out = await run("promtool", ["check", "metrics"], { stdin: text });
+  assertEquals([out.code, out.stdout + out.stderr], [0, ""]);
 });

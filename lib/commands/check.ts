@@ -2,10 +2,12 @@
  * `promgate --check --config FILE`: everything start-up checks, without listening — the config,
  * the certificate and key (readable, PEM, belonging together), the htpasswd file and the
  * upstream URLs — as `nginx -t` does. Errors are InputErrors (exit 2) from the same loaders
- * start-up uses; this module adds nothing but the summary.
+ * start-up uses; this module adds the summary and the same warnings start-up prints
+ * (lib/warnings.ts), which do not change the exit code.
  */
 import { loadConfig } from "../config.ts";
 import { loadHtpasswd } from "../htpasswd.ts";
+import { configWarnings } from "../warnings.ts";
 
 /** Loads and checks `configPath`; returns the summary to print. Throws InputError if invalid. */
 export async function checkCommand(configPath: string): Promise<string> {
@@ -21,6 +23,7 @@ export async function checkCommand(configPath: string): Promise<string> {
     ...config.routes.map((r) =>
       `  route ${r.path} -> ${r.upstream.href}${r.auth ? "" : " (public)"}`
     ),
+    ...(await configWarnings(config)).map((line) => `warning: ${line}`),
   ];
   return lines.join("\n");
 }

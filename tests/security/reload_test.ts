@@ -18,7 +18,7 @@ import {
   tempDir,
   type Upstream,
 } from "../_util.ts";
-import { type Gate, secret, secretBasic, startGate, startRecorder } from "./_helpers.ts";
+import { type Gate, rawGet, secret, secretBasic, startGate, startRecorder } from "./_helpers.ts";
 
 /** Waits until promgate's stderr matches `pattern` at least `count` times. */
 async function waitForLog(
@@ -182,6 +182,120 @@ Deno.test({
       assertEquals(gate.stderr().split("kept the previous users").length, 2, gate.stderr());
     } finally {
       await gate.close(); // also checks that no password or hash was printed
+      await recorder.close();
+    }
+  },
+});
+
+// -- reload gauges (issue 12 item 11) ----------------------------------------------------------
+
+/** The reload gauges as one scrape of /metrics on a new connection (any server thread) shows. */
+async function reloadGauges(gate: Gate): Promise<{ successful: number; since: number }> {
+  const scrape = await rawGet(gate.port, "/metrics");
+  const value = (name: string) => {
+    const line = scrape.body.split("\n").find((l) => l.startsWith(`${name} `));
+    if (!line) {
+      throw new Error(`no ${name} in the scrape (status ${scrape.status}):\n${scrape.body}`);
+    }
+    return Number(line.slice(name.length + 1));
+  };
+  return {
+    successful: value("promgate_config_last_reload_successful"),
+    since: value("promgate_config_last_reload_success_timestamp_seconds"),
+  };
+}
+
+/** Scrapes until the gauges say `successful`, then `count` more times; all must agree. */
+async function settledGauges(gate: Gate, successful: number, count = 6) {
+  await untilAsync(async () => (await reloadGauges(gate)).successful === successful, "gauges");
+  const seen = [];
+  for (let i = 0; i < count; i++) seen.push(await reloadGauges(gate));
+  assertEquals(new Set(seen.map((g) => JSON.stringify(g))).size, 1, JSON.stringify(seen));
+  return seen[0];
+}
+
+async function untilAsync(probe: () => Promise<boolean>, what: string, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const METRICS = { metrics: { path: "/metrics", auth: false } };
+
+for (const workers of [1, 2]) {
+  Deno.test({
+    ...needs("htpasswd"),
+    name: `an htpasswd file refused for one bad line shows as promgate_config_last_reload_` +
+      `successful 0 on every scrape (workers: ${workers}) until it is fixed`,
+    async fn() {
+      const recorder = startRecorder();
+      const gate = await startGate({ alice: "gauge-alice-pw", bob: "gauge-bob-pw" }, [
+        { path: "/prometheus/", upstream: `${recorder.url}/` },
+      ], { ...METRICS, workers });
+      const [alice, bob] = [
+        secretBasic("alice", "gauge-alice-pw"),
+        secretBasic("bob", "gauge-bob-pw"),
+      ];
+      try {
+        if (workers > 1) assertStringIncludes(gate.stderr(), `${workers} server threads`);
+        const atStart = await settledGauges(gate, 1);
+        assert(Math.abs(atStart.since - Date.now() / 1000) < 60, `start-up: ${atStart.since}`);
+        // Bob is removed, but one line of the new file is a plain-text password.
+        await makeHtpasswd(`${gate.dir}/.htpasswd.new`, { alice: "gauge-alice-pw" });
+        const next = await Deno.readTextFile(`${gate.dir}/.htpasswd.new`);
+        await Deno.writeTextFile(`${gate.dir}/.htpasswd`, next + `carol:${secret("carol-pw-x")}\n`);
+        await waitForLog(gate, /reload: kept the previous users: \S+\.htpasswd:2: /);
+        const refused = await settledGauges(gate, 0);
+        assertEquals(refused.since, atStart.since, "the timestamp is the last success");
+        // The last good users keep working (the rule for a refused reload); the gauge says so.
+        assertEquals((await get(gate, "/prometheus/x", bob)).status, 200);
+
+        await replaceHtpasswd(gate, { alice: "gauge-alice-pw" });
+        await waitForLog(gate, /reload: htpasswd \S+\.htpasswd: 1 users/);
+        const fixed = await settledGauges(gate, 1);
+        assert(fixed.since > atStart.since, `${fixed.since} after ${atStart.since}`);
+        assertEquals((await get(gate, "/prometheus/x", bob)).status, 401);
+        assertEquals((await get(gate, "/prometheus/x", alice)).status, 200);
+      } finally {
+        await gate.close();
+        await recorder.close();
+      }
+    },
+  });
+}
+
+Deno.test({
+  ...needs("htpasswd"),
+  name: "a good htpasswd change does not clear the gauge while the config SIGHUP refused is " +
+    "still broken; a SIGHUP that loads does",
+  async fn() {
+    const recorder = startRecorder();
+    const routes = [{ path: "/prometheus/", upstream: `${recorder.url}/` }];
+    const gate = await startGate({ admin: "gauge-hup-pw" }, routes, METRICS);
+    const config = (extra: Record<string, unknown> = {}) => ({
+      listen: { hostname: "127.0.0.1", port: 0 },
+      auth: AUTH,
+      routes: [{ ...routes[0], ...extra }],
+      ...METRICS,
+    });
+    try {
+      const atStart = await settledGauges(gate, 1, 1);
+      await rewriteConfigAndHup(gate, config({ auht: false }));
+      await waitForLog(gate, /reload: kept the previous config/);
+      assertEquals((await settledGauges(gate, 0, 1)).since, atStart.since);
+
+      await replaceHtpasswd(gate, { admin: "gauge-hup-pw", other: "gauge-other-pw" });
+      await waitForLog(gate, /reload: htpasswd \S+: 2 users/);
+      await waitForLog(gate, /reload: still serving the previous version of: config/);
+      assertEquals((await settledGauges(gate, 0, 1)).since, atStart.since);
+
+      await rewriteConfigAndHup(gate, config());
+      await waitForLog(gate, /reload: config \S+config\.json: 1 routes/);
+      assert((await settledGauges(gate, 1, 1)).since > atStart.since);
+    } finally {
+      await gate.close();
       await recorder.close();
     }
   },
