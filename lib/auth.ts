@@ -2,7 +2,7 @@
  * HTTP basic authentication against htpasswd users.
  *
  * Verified credentials are cached so a slow hash (bcrypt) is paid once per credential rather than
- * per request. The cache key is an HMAC, under a per-process random key, of the length-prefixed
+ * per request. The cache key is a SHA-256 over a per-process random secret and the length-prefixed
  * user and password, so neither can be recovered from memory dumps of the key and no two distinct
  * credentials can collide (the CVE-2022-46146 class of cache-key confusion). An entry stays valid
  * only while the user's hash is the one it was verified against, so an htpasswd change revokes it.
@@ -83,7 +83,7 @@ export class Authenticator {
   readonly #cacheKey: string;
   /** Receives every credential this instance verified (not those from {@link remember}). */
   publish: ((key: string, encoded: string) => void) | null = null;
-  /** HMAC key of a verified credential -> the encoded hash it was verified against. */
+  /** Cache key of a verified credential -> the encoded hash it was verified against. */
   readonly #cache = new Map<string, string>();
   readonly #inflight = new Map<string, Promise<boolean>>();
   readonly #maxCache: number;

@@ -386,9 +386,10 @@ const routeSchema = z.strictObject({
     examples: [["alice", "@ops"]],
   }),
   readOnly: z.boolean().default(false).meta({
-    description: "Prometheus-aware: let queries through (GET, and POST to the query API) but " +
-      "answer 403 to the TSDB admin API (/api/v1/admin/...), /-/quit, /-/reload, remote write " +
-      "(/api/v1/write), OTLP (/api/v1/otlp/...) and any PUT, PATCH or DELETE, except for admins.",
+    description: "Read-only for the Prometheus stack, except for admins: GET/HEAD/OPTIONS and " +
+      "POST to Prometheus' query endpoints pass; other methods, and any request to the admin " +
+      "API, /-/quit, /-/reload, remote write, OTLP or Pushgateway's /metrics/job (found anywhere " +
+      "in the upstream path, at segment boundaries), get 403.",
     examples: [true],
   }),
   admins: z.array(z.string().min(1)).default([]).meta({

@@ -93,7 +93,9 @@ export function createHandler(deps: HandlerDeps) {
       method: req.method,
       uri: pathOf(req),
       protocol: info.protocol,
-      status: outcome.logStatus ?? outcome.response.status,
+      // 499 as nginx logs it: the client's connection was gone before its answer could be sent
+      // (under Bun, a request pipelined behind this one makes the server drop the connection).
+      status: outcome.logStatus ?? (req.signal.aborted ? 499 : outcome.response.status),
       bytes,
       referer: req.headers.get("referer"),
       userAgent: req.headers.get("user-agent"),
