@@ -80,11 +80,15 @@ export async function watchFiles(
   };
 }
 
-/** What identifies a version of a file without reading it; "missing" (or the error) if none. */
+/**
+ * What identifies a version of a file without reading it; "missing" (or the error) if none. Mode
+ * and owner are in it because a chmod or chown changes what promgate warns about
+ * (lib/file_modes.ts), and ctime alone misses them: Deno's node:fs gives ctime in whole seconds.
+ */
 async function fingerprint(path: string): Promise<string> {
   try {
     const s = await stat(path);
-    return `${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}`;
+    return `${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}:${s.mode}:${s.uid}:${s.gid}`;
   } catch (error) {
     return `error:${(error as { code?: string }).code ?? String(error)}`;
   }
