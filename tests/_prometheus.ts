@@ -9,12 +9,14 @@ export interface Prometheus {
 
 /**
  * Starts Prometheus with `--web.external-url=EXTERNAL --web.route-prefix=/` (the seed's flags),
- * scraping itself, and waits until it is ready. `extraArgs` are appended.
+ * scraping itself, and waits until it is ready. `extraArgs` are appended. `routePrefix: false`
+ * leaves `--web.route-prefix` out, so Prometheus serves everything, admin API included, under the
+ * external URL's path (DESIGN.md fact 9).
  */
 export async function startPrometheus(
   dir: string,
   externalUrl: string,
-  options: { extraArgs?: string[]; config?: string } = {},
+  options: { extraArgs?: string[]; config?: string; routePrefix?: false } = {},
 ): Promise<Prometheus> {
   const port = freePort();
   const configFile = `${dir}/prometheus-${port}.yml`;
@@ -29,7 +31,7 @@ export async function startPrometheus(
       `--storage.tsdb.path=${dir}/tsdb-${port}`,
       `--web.listen-address=127.0.0.1:${port}`,
       `--web.external-url=${externalUrl}`,
-      "--web.route-prefix=/",
+      ...(options.routePrefix === false ? [] : ["--web.route-prefix=/"]),
       ...(options.extraArgs ?? []),
     ],
     stdin: "null",
@@ -41,15 +43,14 @@ export async function startPrometheus(
     for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) log += chunk;
   })();
   const url = `http://127.0.0.1:${port}`;
+  const prefix = options.routePrefix === false
+    ? new URL(externalUrl).pathname.replace(/\/$/, "")
+    : "";
   const deadline = Date.now() + 30_000;
-  while (true) {
-    try {
-      const r = await fetch(`${url}/-/ready`);
-      await r.body?.cancel();
-      if (r.ok) break;
-    } catch { /* not listening yet */ }
+  while (!(await isReady(`${url}${prefix}/-/ready`))) {
     if (Date.now() > deadline) {
       child.kill();
+      await pump;
       throw new Error(`prometheus did not become ready:\n${log}`);
     }
     await new Promise((r) => setTimeout(r, 100));
@@ -57,9 +58,22 @@ export async function startPrometheus(
   return {
     url,
     async stop() {
-      child.kill("SIGTERM");
+      try {
+        child.kill("SIGTERM");
+      } catch { /* it quit already (a test of /-/quit says whether it should have) */ }
       await child.status;
       await pump;
     },
   };
+}
+
+/** Whether `url` answers 2xx (Prometheus' /-/ready once it has started). */
+export async function isReady(url: string): Promise<boolean> {
+  try {
+    const r = await fetch(url);
+    await r.body?.cancel();
+    return r.ok;
+  } catch {
+    return false;
+  }
 }

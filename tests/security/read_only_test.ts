@@ -9,7 +9,7 @@
  * request carries a body.
  */
 import { assert, assertEquals } from "../_assert.ts";
-import { type Prometheus, startPrometheus } from "../_prometheus.ts";
+import { isReady, type Prometheus, startPrometheus } from "../_prometheus.ts";
 import { type Service, startAlertmanager, startPushgateway } from "../_stack.ts";
 import {
   freePort,
@@ -25,65 +25,6 @@ import { leaked, registeredSecrets, secret, startRecorder } from "./_helpers.ts"
 
 const ALICE = secret("alice-admin-pw"); // in "@ops", the routes' admins
 const BOB = secret("bob-viewer-pw"); // any other logged-in user
-
-/**
- * Starts Prometheus with `--web.external-url=EXTERNAL` and no `--web.route-prefix`, so that it
- * serves everything, admin API included, under the external URL's path (DESIGN.md fact 9).
- * `_prometheus.ts` always passes `--web.route-prefix=/`, hence this starter.
- */
-async function startPrefixedPrometheus(dir: string, externalUrl: string): Promise<Prometheus> {
-  const port = freePort();
-  const configFile = `${dir}/prefixed-${port}.yml`;
-  await Deno.writeTextFile(configFile, "global:\n  scrape_interval: 15s\n");
-  const child = new Deno.Command("prometheus", {
-    args: [
-      `--config.file=${configFile}`,
-      `--storage.tsdb.path=${dir}/tsdb-prefixed`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      `--web.external-url=${externalUrl}`,
-      "--web.enable-admin-api",
-      "--web.enable-lifecycle",
-    ],
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let log = "";
-  const pump = (async () => {
-    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) log += chunk;
-  })();
-  const url = `http://127.0.0.1:${port}`;
-  const prefix = new URL(externalUrl).pathname.replace(/\/$/, "");
-  const deadline = Date.now() + 30_000;
-  while (!(await isReady(`${url}${prefix}/-/ready`))) {
-    if (Date.now() > deadline) {
-      child.kill();
-      await pump;
-      throw new Error(`prometheus did not become ready:\n${log}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return {
-    url,
-    async stop() {
-      try {
-        child.kill("SIGTERM");
-      } catch { /* it quit already: the test reports that itself */ }
-      await child.status;
-      await pump;
-    },
-  };
-}
-
-async function isReady(url: string): Promise<boolean> {
-  try {
-    const r = await fetch(url);
-    await r.body?.cancel();
-    return r.ok;
-  } catch {
-    return false;
-  }
-}
 
 /** promgate over TLS (so curl can speak HTTP/2 to it) with alice (in "@ops") and bob. */
 interface TlsGate {
@@ -194,7 +135,11 @@ Deno.test(
     const dir = await tempDir();
     const port = freePort();
     const external = `https://127.0.0.1:${port}`;
-    const prefixed = await startPrefixedPrometheus(dir, `${external}/prometheus`);
+    const prefixed = await startPrometheus(dir, `${external}/prometheus`, {
+      extraArgs: ["--web.enable-admin-api", "--web.enable-lifecycle"],
+      config: "global:\n  scrape_interval: 15s\n",
+      routePrefix: false,
+    });
     let rooted: Prometheus | undefined;
     let tls: TlsGate | undefined;
     try {
@@ -203,6 +148,7 @@ Deno.test(
         config: "global:\n  scrape_interval: 15s\n",
       });
       const rootedTsdb = `${dir}/tsdb-${new URL(rooted.url).port}`;
+      const prefixedTsdb = `${dir}/tsdb-${new URL(prefixed.url).port}`;
       tls = await startTlsGate(dir, port, [
         { path: "/", upstream: `${prefixed.url}/`, ...READ_ONLY },
         { path: "/promapi/", upstream: `${rooted.url}/api/`, ...READ_ONLY },
@@ -217,7 +163,7 @@ Deno.test(
         }
         assertEquals(passed, [], `bob's writes that were not refused (${version})`);
         assert(await isReady(`${prefixed.url}/prometheus/-/ready`), "Prometheus is still up");
-        assertEquals(await snapshots(`${dir}/tsdb-prefixed`), [], "bob took no snapshot");
+        assertEquals(await snapshots(prefixedTsdb), [], "bob took no snapshot");
         assertEquals(await snapshots(rootedTsdb), [], "bob took no snapshot");
         for (const path of QUERIES) {
           const get = `${path}?query=vector(1)`;
@@ -230,7 +176,7 @@ Deno.test(
       // The routes' admins get through to Prometheus itself, on every shape.
       const admin = (path: string) => curl(tls!, { method: "POST", path, user: "alice" });
       assertEquals(await admin("/prometheus/api/v1/admin/tsdb/snapshot"), "200 2");
-      assertEquals((await snapshots(`${dir}/tsdb-prefixed`)).length, 1, "alice's snapshot");
+      assertEquals((await snapshots(prefixedTsdb)).length, 1, "alice's snapshot");
       assertEquals(await admin("/prometheus/-/reload"), "200 2");
       assertEquals(await admin("/promapi/v1/admin/tsdb/snapshot"), "200 2");
       assertEquals((await snapshots(rootedTsdb)).length, 1, "alice's snapshot");
