@@ -14,10 +14,7 @@ import { currentRuntime } from "./lib/runtime/mod.ts";
 import { buildCommit, VERSION } from "./lib/version.ts";
 import { configWarnings } from "./lib/warnings.ts";
 import { startService } from "./lib/workers.ts";
-
-function log(line: string): void {
-  console.error(`promgate: ${line}`);
-}
+import { errorText, log } from "./lib/log.ts";
 
 /** Runs promgate with `args`; resolves with the exit code once it should exit. */
 export async function main(args: readonly string[]): Promise<number> {
@@ -87,7 +84,7 @@ if (import.meta.main) {
       log(error.message);
       process.exit(EXIT_USAGE);
     }
-    log(`failed: ${error instanceof Error ? error.message : String(error)}`);
+    log(`failed: ${errorText(error)}`);
     process.exit(EXIT_FAILURE);
   }
 }

@@ -71,7 +71,7 @@ const headers = {
   authorization: "Basic " + btoa("bench:secret-pw"),
   "user-agent": "wrk",
 };
-const info = { remoteAddr: "127.0.0.1", protocol: "HTTP/1.1" };
+const info = { address: "127.0.0.1", protocol: "HTTP/1.1" };
 
 async function once(): Promise<void> {
   const req = new Request("https://127.0.0.1:18443/prometheus/-/healthy", { headers });

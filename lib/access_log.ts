@@ -5,6 +5,7 @@
  */
 import { createWriteStream } from "node:fs";
 import process from "node:process";
+import { log } from "./log.ts";
 
 /** What is known about a finished request. */
 export interface AccessRecord {
@@ -85,7 +86,7 @@ function openFile(path: string) {
   const stream = createWriteStream(path, { flags: "a" });
   let reported = false;
   stream.on("error", (error: Error) => {
-    if (!reported) console.error(`promgate: access log ${path}: ${error.message}; lines are lost`);
+    if (!reported) log(`access log ${path}: ${error.message}; lines are lost`);
     reported = true;
   });
   return stream;

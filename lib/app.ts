@@ -25,10 +25,12 @@ import { type ReloadSource, ReloadStatus } from "./reload_status.ts";
 import { plain } from "./responses.ts";
 import { ConnectionTable } from "./runtime/connections.ts";
 import type { Reaper } from "./runtime/reaper.ts";
-import type { ConnInfo, Handler, Runtime, Server } from "./runtime/types.ts";
+import type { ClientInfo, HttpHandler } from "./client_info.ts";
+import type { Runtime, Server } from "./runtime/types.ts";
 import { Throttle, type ThrottleEvent } from "./throttle.ts";
 import { buildCommit, VERSION } from "./version.ts";
 import { configWarnings } from "./warnings.ts";
+import { errorText } from "./log.ts";
 
 /** A running promgate. */
 export interface App {
@@ -166,7 +168,7 @@ class LiveApp implements App {
   readonly #reloads: ReloadStatus;
   #state: HandlerState;
   /** Rebuilt only when the throttle settings change, so failure counts survive other reloads. */
-  #handler: Handler;
+  #handler: HttpHandler;
   #throttleSettings: string;
   #server: Server | null = null;
   #watcher: FileWatcher | null = null;
@@ -231,9 +233,9 @@ class LiveApp implements App {
       sharedPort: this.#options.sharedPort,
       connections,
       // Through a field, so that reloads take effect on the running server.
-      handler: (req: Request, info: ConnInfo) => this.#handler(req, info),
+      handler: (req: Request, info: ClientInfo) => this.#handler(req, info),
       onError: (error) => {
-        this.#log(`internal error: ${error instanceof Error ? error.message : String(error)}`);
+        this.#log(`internal error: ${errorText(error)}`);
         return plain(500, "500 Internal Server Error\n").response;
       },
     });
@@ -427,7 +429,7 @@ class LiveApp implements App {
       users = await usersFor(loaded);
     } catch (error) {
       this.#notice(`reload: kept the previous config; the new one does not load:`);
-      const text = error instanceof Error ? error.message : String(error);
+      const text = errorText(error);
       for (const line of text.split("\n")) if (line.trim()) this.#notice(`reload: ${line}`);
       return false;
     }
@@ -498,7 +500,7 @@ class LiveApp implements App {
     return authenticator;
   }
 
-  #newHandler(config: Config): Handler {
+  #newHandler(config: Config): HttpHandler {
     const settings = config.auth?.throttle ?? null;
     const link = this.#options.link;
     this.#throttle = settings ? new Throttle(settings, this.#notice) : null;

@@ -1,7 +1,13 @@
 /** Command-line parsing for promgate: options, usage text, and what to run. */
 import { parseArgs } from "node:util";
 import { InputError } from "./errors.ts";
-import { HASH_ALGORITHMS, type HashAlgorithm } from "./password/hash.ts";
+import {
+  BCRYPT_COST_RANGE,
+  DEFAULT_BCRYPT_COST,
+  HASH_ALGORITHMS,
+  type HashAlgorithm,
+} from "./password/hash.ts";
+import { errorText } from "./log.ts";
 
 /** Exit codes, as nginx and most daemons use them. */
 export const EXIT_OK = 0;
@@ -41,7 +47,9 @@ Options:
 hash-password reads a password from the terminal (without echo, twice) or the
 first line of stdin and prints an htpasswd line (the hash alone without USER):
   --algorithm A       bcrypt (default; htpasswd -B), apr1 (-m) or sha512 (-5)
-  --cost N            bcrypt cost 4-17 (default 10), or SHA-512 rounds (-r)
+  --cost N            bcrypt cost ${BCRYPT_COST_RANGE[0]}-${
+  BCRYPT_COST_RANGE[1]
+} (default ${DEFAULT_BCRYPT_COST}), or SHA-512 rounds (-r)
   e.g. promgate hash-password admin >> .htpasswd
 
 demo starts a built-in page behind promgate on https://127.0.0.1:12321/demo/
@@ -138,7 +146,7 @@ function explained<T>(parse: () => T): T {
   try {
     return parse();
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
+    const reason = errorText(error);
     throw new InputError(`${reason}\nRun 'promgate --help' for the options.`);
   }
 }

@@ -8,10 +8,7 @@ import type { Config } from "./config.ts";
 import type { ConnectionTable } from "./runtime/connections.ts";
 import { type ClientTimeouts, type Reaper, startReaper } from "./runtime/reaper.ts";
 import type { Runtime } from "./runtime/types.ts";
-
-/** The client timeouts of a config that does not set them (nginx: 60 s and 75 s). */
-export const DEFAULT_HEADER_TIMEOUT_SECONDS = 10;
-export const DEFAULT_IDLE_TIMEOUT_SECONDS = 75;
+import { DEFAULTS } from "./defaults.ts";
 
 /** How often at most the count of connections closed for a missing request head is logged. */
 const SUMMARY_MS = 60_000;
@@ -19,8 +16,8 @@ const SUMMARY_MS = 60_000;
 /** The limits `config` sets, in ms. */
 export function clientTimeouts(config: Config): ClientTimeouts {
   return {
-    headerMs: (config.listen.headerTimeoutSeconds ?? DEFAULT_HEADER_TIMEOUT_SECONDS) * 1000,
-    idleMs: (config.listen.idleTimeoutSeconds ?? DEFAULT_IDLE_TIMEOUT_SECONDS) * 1000,
+    headerMs: (config.listen.headerTimeoutSeconds ?? DEFAULTS.listen.headerTimeoutSeconds) * 1000,
+    idleMs: (config.listen.idleTimeoutSeconds ?? DEFAULTS.listen.idleTimeoutSeconds) * 1000,
   };
 }
 

@@ -5,17 +5,16 @@
  * Validation is strict on purpose: an unknown key is an error, because a misspelled key (say
  * "auht": false) must never silently change who can reach Prometheus.
  */
-import type { Groups, RoutePolicy } from "./policy.ts";
 import { createPrivateKey, createPublicKey, type KeyObject, X509Certificate } from "node:crypto";
 import { access, readFile, stat } from "node:fs/promises";
 import { constants } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { z } from "zod";
 import { InputError } from "./errors.ts";
-import { DEFAULT_HEADER_TIMEOUT_SECONDS, DEFAULT_IDLE_TIMEOUT_SECONDS } from "./client_timeouts.ts";
+import { DEFAULTS } from "./defaults.ts";
 import { jsonPath, parseJsonStrict } from "./json_text.ts";
-import { DEFAULT_THROTTLE } from "./throttle.ts";
 import { generateSelfSigned } from "./self_signed.ts";
+import { errorText } from "./log.ts";
 
 /**
  * HTTPS settings: the PEM text to serve, read from absolute file paths at load, or generated in
@@ -37,6 +36,19 @@ export interface AuthConfig {
   /** Failed-login throttling (lib/throttle.ts); null when turned off. */
   throttle: ThrottleConfig | null;
 }
+
+/** A route's access rules, resolved from the config. */
+export interface RoutePolicy {
+  /** Users and "@group"s that may use the route at all; null: every authenticated user. */
+  readonly allow: readonly string[] | null;
+  /** Refuse changes to the upstream (lib/policy.ts) to everyone but `admins`. */
+  readonly readOnly: boolean;
+  /** Users and "@group"s exempt from `readOnly`. */
+  readonly admins: readonly string[];
+}
+
+/** Group name → members, from the config's `groups`. */
+export type Groups = ReadonlyMap<string, ReadonlySet<string>>;
 
 /** Failed-login throttling settings, defaults applied (meanings: lib/throttle.ts). */
 export interface ThrottleConfig {
@@ -210,35 +222,33 @@ const rule = (check: (s: string) => string | null) => (s: string, ctx: z.Refinem
 // The schema. Descriptions and examples appear in editors (via config.schema.json) and the
 // examples also supply the "e.g." in error messages.
 
+/** The listen defaults (lib/defaults.ts). */
+const L = DEFAULTS.listen;
+
 const listenSchema = z.strictObject({
-  hostname: z.string().min(1).superRefine(rule(hostnameProblem)).default("0.0.0.0").meta({
+  hostname: z.string().min(1).superRefine(rule(hostnameProblem)).default(L.hostname).meta({
     description: 'Address to listen on: "0.0.0.0" (all IPv4 addresses, the default), "::" ' +
       '(all IPv6, and IPv4 on most systems) or "127.0.0.1" (this machine only).',
     examples: ["0.0.0.0"],
   }),
-  port: z.number().int().min(0).max(65535).default(12321).meta({
-    description: "TCP port, 0-65535; 0 picks a free port. Default 12321.",
-    examples: [12321],
+  port: z.number().int().min(0).max(65535).default(L.port).meta({
+    description: `TCP port, 0-65535; 0 picks a free port. Default ${L.port}.`,
+    examples: [L.port],
   }),
-  headerTimeoutSeconds: z.number().min(1).max(3600).default(DEFAULT_HEADER_TIMEOUT_SECONDS).meta({
+  headerTimeoutSeconds: z.number().min(1).max(3600).default(L.headerTimeoutSeconds).meta({
     description: "Seconds a client has to send a whole request head, from connecting, or on a " +
       "keep-alive connection from its first byte; then the connection is closed (slowloris). " +
-      `1-3600, default ${DEFAULT_HEADER_TIMEOUT_SECONDS}. Like nginx's client_header_timeout.`,
-    examples: [DEFAULT_HEADER_TIMEOUT_SECONDS],
+      `1-3600, default ${L.headerTimeoutSeconds}. Like nginx's client_header_timeout.`,
+    examples: [L.headerTimeoutSeconds],
   }),
-  idleTimeoutSeconds: z.number().min(1).max(3600).default(DEFAULT_IDLE_TIMEOUT_SECONDS).meta({
+  idleTimeoutSeconds: z.number().min(1).max(3600).default(L.idleTimeoutSeconds).meta({
     description: "Seconds a keep-alive connection may stay open with no request in flight and " +
-      `nothing sent either way. 1-3600, default ${DEFAULT_IDLE_TIMEOUT_SECONDS}. Like nginx's ` +
+      `nothing sent either way. 1-3600, default ${L.idleTimeoutSeconds}. Like nginx's ` +
       "keepalive_timeout.",
-    examples: [DEFAULT_IDLE_TIMEOUT_SECONDS],
+    examples: [L.idleTimeoutSeconds],
   }),
-}).default({
-  hostname: "0.0.0.0",
-  port: 12321,
-  headerTimeoutSeconds: DEFAULT_HEADER_TIMEOUT_SECONDS,
-  idleTimeoutSeconds: DEFAULT_IDLE_TIMEOUT_SECONDS,
-}).meta({
-  description: "Where promgate accepts connections. Default: all IPv4 addresses, port 12321.",
+}).default({ ...L }).meta({
+  description: `Where promgate accepts connections. Default: all IPv4 addresses, port ${L.port}.`,
 });
 
 const tlsSchema = z.strictObject({
@@ -272,8 +282,8 @@ const tlsSchema = z.strictObject({
 const seconds = (fallback: number, description: string) =>
   z.number().positive().max(86_400).default(fallback).meta({ description });
 
-/** The throttle defaults, written once in lib/throttle.ts. */
-const T = DEFAULT_THROTTLE;
+/** The throttle defaults (lib/defaults.ts). */
+const T = DEFAULTS.throttle;
 
 const throttleSchema = z.strictObject({
   clientFailures: z.number().int().min(1).default(T.clientFailures).meta({
@@ -315,29 +325,18 @@ const throttleSchema = z.strictObject({
   path: ["maxDelaySeconds"],
 });
 
-/** The throttle settings a config without auth.throttle gets. */
-const THROTTLE_CONFIG_DEFAULTS: ThrottleConfig = {
-  clientFailures: T.clientFailures,
-  userFailures: T.userFailures,
-  clientUsers: T.clientUsers,
-  baseDelaySeconds: T.baseDelaySeconds,
-  maxDelaySeconds: T.maxDelaySeconds,
-  forgetAfterSeconds: T.forgetAfterSeconds,
-  knownAddressDays: T.knownAddressDays,
-};
-
 const authSchema = z.strictObject({
-  realm: z.string().superRefine(rule(realmProblem)).default("Prometheus").meta({
+  realm: z.string().superRefine(rule(realmProblem)).default(DEFAULTS.auth.realm).meta({
     description: "Realm shown in the browser's login prompt. Printable ASCII without \" or \\. " +
-      'Default "Prometheus".',
-    examples: ["Prometheus"],
+      `Default "${DEFAULTS.auth.realm}".`,
+    examples: [DEFAULTS.auth.realm],
   }),
   htpasswdFile: z.string().min(1).meta({
     description: "htpasswd file with the users, e.g. made by `htpasswd -cB .htpasswd admin`. " +
       "Relative to the config file's directory.",
     examples: [".htpasswd"],
   }),
-  throttle: z.union([z.literal(false), throttleSchema]).default(THROTTLE_CONFIG_DEFAULTS).meta({
+  throttle: z.union([z.literal(false), throttleSchema]).default({ ...T }).meta({
     description: "Brute-force throttling of failed logins, on by default. Failures count per " +
       "(address, user name) pair (clientFailures), per user name (userFailures) and per " +
       "address by distinct names (clientUsers); past a limit, password checks for what it " +
@@ -349,6 +348,9 @@ const authSchema = z.strictObject({
   description: 'HTTP basic auth for every route except those with "auth": false. ' +
     'Required unless every route has "auth": false.',
 });
+
+/** The route defaults (lib/defaults.ts). */
+const R = DEFAULTS.route;
 
 const routeSchema = z.strictObject({
   path: z.string().min(1).superRefine(rule(routePathProblem)).meta({
@@ -364,19 +366,21 @@ const routeSchema = z.strictObject({
     examples: ["http://localhost:9090/"],
     pattern: "^[Hh][Tt][Tt][Pp][Ss]?://", // for editors, as above
   }),
-  auth: z.boolean().default(true).meta({
-    description: "Require basic auth. Default true; set false only for public paths such as " +
+  auth: z.boolean().default(R.auth).meta({
+    description: `Require basic auth. Default ${R.auth}; set` +
+      " false only for public paths such as " +
       "health checks.",
     examples: [false],
   }),
-  timeoutSeconds: z.number().positive().max(86400).default(120).meta({
+  timeoutSeconds: z.number().positive().max(86400).default(R.timeoutSeconds).meta({
     description: "Seconds to wait for the upstream's response headers, and at most between two " +
       "reads of its body (nginx's proxy_read_timeout; a body may stream for longer as long as " +
-      "it keeps coming). Default 120, above Prometheus' own 2m query timeout.",
-    examples: [120],
+      `it keeps coming). Default ${R.timeoutSeconds}, above Prometheus' own 2m query timeout.`,
+    examples: [R.timeoutSeconds],
   }),
-  forwardAuthorization: z.boolean().default(false).meta({
-    description: "Pass the client's Authorization header to the upstream. Default false, so " +
+  forwardAuthorization: z.boolean().default(R.forwardAuthorization).meta({
+    description: "Pass the client's Authorization header to the upstream. " +
+      `Default ${R.forwardAuthorization}, so ` +
       "the upstream never sees promgate passwords.",
     examples: [true],
   }),
@@ -385,7 +389,7 @@ const routeSchema = z.strictObject({
       "the route; other authenticated users get 403. Default: every user in the htpasswd file.",
     examples: [["alice", "@ops"]],
   }),
-  readOnly: z.boolean().default(false).meta({
+  readOnly: z.boolean().default(R.readOnly).meta({
     description: "Read-only for the Prometheus stack, except for admins: GET/HEAD/OPTIONS and " +
       "POST to Prometheus' query endpoints pass; other methods, and any request to the admin " +
       "API, /-/quit, /-/reload, remote write, OTLP or Pushgateway's /metrics/job (found anywhere " +
@@ -396,12 +400,13 @@ const routeSchema = z.strictObject({
     description: 'Users and "@groups" a readOnly route lets do everything. Default none.',
     examples: [["@ops"]],
   }),
-  forwardUser: z.union([z.boolean(), z.string().regex(/^[A-Za-z0-9-]+$/)]).default(false).meta({
-    description: "Tell the upstream who logged in: true sends X-Forwarded-User, a string names " +
-      "the header (Grafana's auth proxy reads X-WEBAUTH-USER). promgate always removes that " +
-      "header from what clients send. Default false.",
-    examples: [true, "X-WEBAUTH-USER"],
-  }),
+  forwardUser: z.union([z.boolean(), z.string().regex(/^[A-Za-z0-9-]+$/)]).default(R.forwardUser)
+    .meta({
+      description: "Tell the upstream who logged in: true sends X-Forwarded-User, a string names " +
+        "the header (Grafana's auth proxy reads X-WEBAUTH-USER). promgate always removes that " +
+        `header from what clients send. Default ${R.forwardUser}.`,
+      examples: [true, "X-WEBAUTH-USER"],
+    }),
 }).meta({ description: "A path prefix and the upstream it is forwarded to." });
 
 const routesSchema = z.array(routeSchema).min(1).meta({
@@ -413,18 +418,18 @@ const routesSchema = z.array(routeSchema).min(1).meta({
 const accessLogSchema = z.union([
   z.literal(false),
   z.strictObject({
-    format: z.enum(["combined", "json"]).default("combined").meta({
+    format: z.enum(["combined", "json"]).default(DEFAULTS.accessLog.format).meta({
       description: '"combined" (the Apache/nginx combined log format, the default) or "json" ' +
         "(one JSON object per line).",
       examples: ["combined"],
     }),
-    path: z.string().min(1).default("-").meta({
+    path: z.string().min(1).default(DEFAULTS.accessLog.path).meta({
       description: '"-" for standard output (the default), or a file to append to, relative ' +
         "to the config file's directory.",
       examples: ["-"],
     }),
   }),
-]).default({ format: "combined", path: "-" }).meta({
+]).default({ ...DEFAULTS.accessLog }).meta({
   description: "One line per request. false turns it off. Default: combined format to stdout.",
   examples: [{ format: "combined", path: "-" }, false],
 });
@@ -434,9 +439,6 @@ export function availableCores(): number {
   const n = globalThis.navigator?.hardwareConcurrency ?? 1;
   return Math.min(64, Math.max(1, Math.floor(n)));
 }
-
-/** The shutdownGraceSeconds of a config that does not set it. */
-export const DEFAULT_SHUTDOWN_GRACE_SECONDS = 10;
 
 const baseSchema = z.strictObject({
   $schema: z.string().optional().meta({
@@ -456,13 +458,14 @@ const baseSchema = z.strictObject({
   metrics: z.union([
     z.literal(false),
     z.strictObject({
-      path: z.string().regex(/^\/[^?#]*$/).default("/metrics").meta({
-        description: 'The path promgate answers with its own metrics. Default "/metrics"; it ' +
+      path: z.string().regex(/^\/[^?#]*$/).default(DEFAULTS.metrics.path).meta({
+        description: "The path promgate answers with its own metrics. " +
+          `Default "${DEFAULTS.metrics.path}"; it ` +
           "takes precedence over routes.",
         examples: ["/-/promgate/metrics"],
       }),
-      auth: z.boolean().default(true).meta({
-        description: "Require basic auth for it. Default true.",
+      auth: z.boolean().default(DEFAULTS.metrics.auth).meta({
+        description: `Require basic auth for it. Default ${DEFAULTS.metrics.auth}.`,
         examples: [false],
       }),
     }),
@@ -472,17 +475,19 @@ const baseSchema = z.strictObject({
       "build info). Default false (off).",
     examples: [{ path: "/metrics", auth: true }, false],
   }),
-  shutdownGraceSeconds: z.number().min(0).max(3600).default(DEFAULT_SHUTDOWN_GRACE_SECONDS).meta({
+  shutdownGraceSeconds: z.number().min(0).max(3600).default(DEFAULTS.shutdownGraceSeconds).meta({
     description: "On SIGTERM or SIGINT promgate stops accepting connections and lets requests " +
-      "in flight finish for up to this many seconds (0-3600), then closes the rest. Default 10.",
-    examples: [10],
+      "in flight finish for up to this many seconds (0-3600), then closes the rest. " +
+      `Default ${DEFAULTS.shutdownGraceSeconds}.`,
+    examples: [DEFAULTS.shutdownGraceSeconds],
   }),
-  workers: z.union([z.number().int().min(1).max(64), z.literal("auto")]).default("auto").meta({
-    description: 'How many server threads share the listening port (1-64), or "auto": one ' +
-      "per available core. Each thread serves whole connections; throttling and /metrics " +
-      'cover all of them. Default "auto".',
-    examples: ["auto", 1, 4],
-  }),
+  workers: z.union([z.number().int().min(1).max(64), z.literal("auto")]).default(DEFAULTS.workers)
+    .meta({
+      description: 'How many server threads share the listening port (1-64), or "auto": one ' +
+        "per available core. Each thread serves whole connections; throttling and /metrics " +
+        "cover all of them. " + `Default "${DEFAULTS.workers}".`,
+      examples: ["auto", 1, 4],
+    }),
 }).meta({
   title: "promgate configuration",
   description: "HTTPS and HTTP basic auth in front of Prometheus. Relative file paths are " +
@@ -874,8 +879,6 @@ function keyMatchesCert(x509: X509Certificate, key: KeyObject): boolean {
 
 const errorCode = (e: unknown): string | undefined =>
   (e as { code?: unknown })?.code as string | undefined;
-
-const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
 function fileProblem(e: unknown, file: string): string {
   switch (errorCode(e)) {

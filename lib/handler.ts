@@ -8,6 +8,8 @@
 import { type AccessLog, type AccessRecord } from "./access_log.ts";
 import { type Authenticator, challenge } from "./auth.ts";
 import type { Config, RouteConfig } from "./config.ts";
+import type { ClientInfo } from "./client_info.ts";
+import { DEFAULTS } from "./defaults.ts";
 import { secureResponseHeaders } from "./headers.ts";
 import { proxy, type ProxyRequest, type UpstreamClient, upstreamTarget } from "./proxy.ts";
 import { canonicalTarget } from "./request_target.ts";
@@ -15,9 +17,9 @@ import { plain } from "./responses.ts";
 import type { Metrics, MetricsSnapshot } from "./metrics.ts";
 import { authorize } from "./policy.ts";
 import { matchRoute, type RouteMatch } from "./routes.ts";
-import type { ConnInfo } from "./runtime/types.ts";
 import { Throttle } from "./throttle.ts";
 import { bridgeWebSocket, isWebSocketUpgrade } from "./websocket.ts";
+import { log } from "./log.ts";
 
 /** The state a handler serves from; replaced as a whole on reload. */
 export interface HandlerState {
@@ -41,8 +43,8 @@ export interface HandlerDeps {
   readonly throttle?: Throttle | null;
   /**
    * Called with one line when a client or user gets throttled, and when a request is refused as
-   * ambiguous (never with a password, hash or Authorization value). Default: stderr, prefixed
-   * "promgate: " as main.ts's own messages are.
+   * ambiguous (never with a password, hash or Authorization value). Default: stderr
+   * through lib/log.ts, as main.ts's own messages are.
    */
   readonly onSecurityEvent?: (line: string) => void;
   /** Counts every request; served at config.metrics.path when that is set. */
@@ -67,10 +69,10 @@ interface Outcome {
 
 /** Builds the handler that the runtime's server calls for every request. */
 export function createHandler(deps: HandlerDeps) {
-  const onSecurityEvent = deps.onSecurityEvent ?? ((line) => console.error(`promgate: ${line}`));
+  const onSecurityEvent = deps.onSecurityEvent ?? log;
   const throttle = deps.throttle === undefined ? new Throttle({}, onSecurityEvent) : deps.throttle;
   const ctx: Context = { deps, throttle, onSecurityEvent };
-  return async (req: Request, info: ConnInfo): Promise<Response> => {
+  return async (req: Request, info: ClientInfo): Promise<Response> => {
     const started = performance.now();
     const time = new Date();
     const state = deps.state();
@@ -87,7 +89,7 @@ export function createHandler(deps: HandlerDeps) {
     secureResponseHeaders(outcome.response.headers);
     if (outcome.error) deps.onUpstreamError?.(`${req.method} ${pathOf(req)}: ${outcome.error}`);
     const record = (bytes: number): AccessRecord => ({
-      remoteAddr: info.remoteAddr,
+      remoteAddr: info.address,
       user: outcome.user,
       time,
       method: req.method,
@@ -193,7 +195,7 @@ interface Context {
 
 async function handle(
   req: Request,
-  info: ConnInfo,
+  info: ClientInfo,
   state: HandlerState,
   ctx: Context,
 ): Promise<Outcome> {
@@ -229,7 +231,7 @@ async function handle(
     ({ user, cacheHit } = login);
   }
   if (!target.ok) {
-    ctx.onSecurityEvent(`refused a request from ${info.remoteAddr} with 400: ${target.reason}`);
+    ctx.onSecurityEvent(`refused a request from ${info.address} with 400: ${target.reason}`);
     return { ...plain(400, "400 Bad Request\n"), user, route: null, cacheHit };
   }
   if (match.kind === "none") {
@@ -258,7 +260,7 @@ async function handle(
     upstreamPath: match.upstreamPath,
     user,
     forwarded: {
-      clientAddr: info.remoteAddr,
+      clientAddr: info.address,
       // How the client reached promgate: the connection's scheme, never the request target's.
       proto: state.config.tls ? "https" : "http",
       host: target.host,
@@ -307,12 +309,12 @@ type Login =
 /** Checks the request's credentials (throttled per client and user; see lib/throttle.ts). */
 async function authenticate(
   req: Request,
-  info: ConnInfo,
+  info: ClientInfo,
   state: HandlerState,
   ctx: Context,
   route: RouteConfig | null,
 ): Promise<Login> {
-  const realm = state.config.auth?.realm ?? "Prometheus";
+  const realm = state.config.auth?.realm ?? DEFAULTS.auth.realm;
   const routePath = route?.path ?? null;
   // Fail closed: a protected route with no users configured admits nobody.
   if (!state.authenticator) {
@@ -321,7 +323,7 @@ async function authenticate(
       : { ok: true, user: null };
   }
   const { throttle } = ctx;
-  const client = info.remoteAddr;
+  const client = info.address;
   const result = await state.authenticator.check(
     req.headers.get("authorization"),
     throttle ? (name) => throttle.retryAfter(client, name) : undefined,

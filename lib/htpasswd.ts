@@ -7,6 +7,7 @@
 import { readFile } from "node:fs/promises";
 import { InputError } from "./errors.ts";
 import { parseHash, type PasswordHash, UnsupportedHashError } from "./password/mod.ts";
+import { errorText } from "./log.ts";
 
 /** User name → password hash. */
 export type Users = ReadonlyMap<string, PasswordHash>;
@@ -133,7 +134,7 @@ function describeReadError(file: string, error: unknown): string {
       return `${file}: is a directory, not an htpasswd file. Point auth.htpasswdFile at a file.`;
     default:
       return `${file}: cannot read the htpasswd file (${
-        error instanceof Error ? error.message : String(error)
+        errorText(error)
       }). Check that it exists and is readable.`;
   }
 }

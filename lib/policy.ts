@@ -23,20 +23,9 @@
  *
  * {@link policyWarnings} finds configs where these rules can be walked around.
  */
-import type { RouteConfig } from "./config.ts";
+import type { Groups, RouteConfig, RoutePolicy } from "./config.ts";
 
-/** A route's access rules, resolved from the config. */
-export interface RoutePolicy {
-  /** Users and "@group"s that may use the route at all; null: every authenticated user. */
-  readonly allow: readonly string[] | null;
-  /** Refuse changes to the upstream (see the module doc) to everyone but `admins`. */
-  readonly readOnly: boolean;
-  /** Users and "@group"s exempt from `readOnly`. */
-  readonly admins: readonly string[];
-}
-
-/** Group name → members, from the config's `groups`. */
-export type Groups = ReadonlyMap<string, ReadonlySet<string>>;
+export type { Groups, RoutePolicy };
 
 /** Why a request is refused, for the log; null when it may pass. */
 export type Denial = string | null;

@@ -10,12 +10,19 @@ import { type EncodingPlan, planEncoding, reencode } from "./encoding.ts";
 import { addForwarded, endToEndHeaders, endToEndList, type ForwardedFacts } from "./headers.ts";
 import { plain } from "./responses.ts";
 import { rewriteLocation } from "./routes.ts";
-import type { ConnInfo, Runtime } from "./runtime/types.ts";
+import type { AcceptWebSocket, ClientInfo, UpstreamFetch } from "./client_info.ts";
+import { errorText } from "./log.ts";
 
 /** The runtime services the proxy uses. */
-export type UpstreamClient =
-  & Pick<Runtime, "fetchUpstream" | "fetchDecodesCompression">
-  & Partial<Pick<Runtime, "acceptWebSocket">>;
+export interface UpstreamClient {
+  readonly fetchUpstream: UpstreamFetch;
+  /**
+   * Whether {@linkcode fetchUpstream} decodes gzip/br bodies itself while leaving the upstream's
+   * Content-Encoding and Content-Length in place, unless asked for identity.
+   */
+  readonly fetchDecodesCompression: boolean;
+  readonly acceptWebSocket?: AcceptWebSocket;
+}
 
 /** A response plus, when promgate itself failed the request, the reason to log. */
 export interface ProxyResult {
@@ -40,8 +47,8 @@ export interface ProxyRequest {
   readonly limits?: CoalesceLimits;
   /** Called with a one-line reason when promgate cuts a response body it had begun to send. */
   readonly onBodyCut?: (line: string) => void;
-  /** The client's connection, held busy while the response body streams (ConnInfo.hold). */
-  readonly connection?: ConnInfo;
+  /** The client's connection, held busy while the response body streams (ClientInfo.hold). */
+  readonly connection?: ClientInfo;
   /** The request's headers as iterating them yields (the handler's one snapshot of them). */
   readonly headerEntries: readonly [string, string][];
   /** The request target's query ("?..." or ""), as lib/request_target.ts split it off. */
@@ -198,7 +205,7 @@ function failure(error: unknown, signal: AbortSignal, route: RouteConfig): Proxy
 function describe(error: unknown): string {
   let e = error;
   while (e instanceof Error && e.cause instanceof Error) e = e.cause;
-  const message = e instanceof Error ? e.message : String(e);
+  const message = errorText(e);
   return message.replace(/^error sending request for url \([^)]*\):\s*/, "").split("\n")[0];
 }
 

@@ -6,6 +6,7 @@
 import { X509Certificate } from "node:crypto";
 import type { AccessLog, AccessRecord } from "./access_log.ts";
 import type { Config, TlsConfig } from "./config.ts";
+import { errorText } from "./log.ts";
 
 /** What to do with a config that was loaded again (SIGHUP). */
 export interface ReloadPlan {
@@ -77,7 +78,7 @@ export function fingerprintOf(certPem: string): string {
 
 /** An error's message on one line (problems joined with "; "), for a single log line. */
 export function oneLine(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
+  const text = errorText(error);
   return text.split("\n").filter((l) => l.trim() !== "").join("; ");
 }
 

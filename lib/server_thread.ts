@@ -11,6 +11,8 @@ import { ConnectionTable } from "./runtime/connections.ts";
 import { currentRuntime } from "./runtime/mod.ts";
 import { ReloadStatus } from "./reload_status.ts";
 import { type FromThread, fromWire, type ToThread } from "./thread_messages.ts";
+import { errorText } from "./log.ts";
+import { log } from "./log.ts";
 
 interface ThreadScope {
   onmessage: ((event: MessageEvent<ToThread>) => void) | null;
@@ -19,7 +21,6 @@ interface ThreadScope {
 
 const scope = globalThis as unknown as ThreadScope;
 const send = (message: FromThread) => scope.postMessage(message);
-const log = (line: string) => console.error(`promgate: ${line}`);
 
 let app: App | null = null;
 /** The config of the reload under way, as the main thread loaded it (or why it did not load). */
@@ -98,7 +99,7 @@ async function start(index: number, message: Extract<ToThread, { type: "start" }
     });
     send({ type: "started" });
   } catch (error) {
-    const text = error instanceof Error ? error.message : String(error);
+    const text = errorText(error);
     send({ type: "failed", message: text, input: error instanceof InputError });
   }
 }

@@ -31,6 +31,8 @@
  * addresses cannot evict other users' known addresses.
  */
 
+import { DEFAULTS } from "./defaults.ts";
+
 /** Settings of the throttle; every field has a safe default ({@link DEFAULT_THROTTLE}). */
 export interface ThrottleOptions {
   /** false turns throttling off. Default true. */
@@ -53,19 +55,10 @@ export interface ThrottleOptions {
   readonly maxTracked: number;
 }
 
-/**
- * The defaults, the only place they are written (lib/config.ts builds its schema from them):
- * 5 failures per pair, 10 per user, 10 names per address, then 1 s, 2 s, 4 s … up to 60 s.
- */
+/** The config's throttle defaults (lib/defaults.ts), on, with a bound on what is tracked. */
 export const DEFAULT_THROTTLE: ThrottleOptions = {
   enabled: true,
-  clientFailures: 5,
-  userFailures: 10,
-  clientUsers: 10,
-  baseDelaySeconds: 1,
-  maxDelaySeconds: 60,
-  forgetAfterSeconds: 900,
-  knownAddressDays: 30,
+  ...DEFAULTS.throttle,
   maxTracked: 10_000,
 };
 

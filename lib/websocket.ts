@@ -10,8 +10,9 @@
 import type { RouteConfig } from "./config.ts";
 import { type ProxyResult } from "./proxy.ts";
 import { plain } from "./responses.ts";
-import type { ConnInfo, ServerSocket } from "./runtime/types.ts";
+import type { ClientInfo, ServerSocket } from "./client_info.ts";
 import { openWebSocket, type UpstreamWebSocket } from "./websocket_client.ts";
+import { errorText } from "./log.ts";
 
 /** Whether `req` asks to become a WebSocket (RFC 6455 §4.1). */
 export function isWebSocketUpgrade(req: Request): boolean {
@@ -35,8 +36,8 @@ export interface WebSocketBridge {
     socket: ServerSocket;
     response: Response;
   };
-  /** The client's connection, held busy while the WebSocket is open (ConnInfo.hold). */
-  readonly connection?: ConnInfo;
+  /** The client's connection, held busy while the WebSocket is open (ClientInfo.hold). */
+  readonly connection?: ClientInfo;
 }
 
 /**
@@ -73,7 +74,7 @@ export async function bridgeWebSocket(b: WebSocketBridge): Promise<ProxyResult> 
   } catch (error) {
     upstream.start();
     upstream.close(1011);
-    return failed(400, `could not accept the client's WebSocket: ${message(error)}`);
+    return failed(400, `could not accept the client's WebSocket: ${errorText(error)}`);
   }
   join(accepted.socket, upstream, b.connection?.hold?.() ?? (() => {}), closeTimeoutMs);
   // Bun stands for its upgrade with a placeholder response; the log says what happened.
@@ -143,8 +144,4 @@ function closeCode(code: number): number {
 function failed(status: 400 | 502 | 504, error: string): ProxyResult {
   const text = { 400: "400 Bad Request\n", 502: "502 Bad Gateway\n", 504: "504 Gateway Timeout\n" };
   return { ...plain(status, text[status]), error };
-}
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -37,6 +37,7 @@ import type { Reaper } from "./runtime/reaper.ts";
 import { ReloadStatus } from "./reload_status.ts";
 import type { Runtime } from "./runtime/types.ts";
 import { type FromThread, type ToThread, toWire } from "./thread_messages.ts";
+import { errorText } from "./log.ts";
 
 /** What main.ts runs: one app, or several server threads that act as one. */
 export interface Service {
@@ -316,8 +317,4 @@ export async function startService(
     return await alone();
   }
   return await startWorkers(config, runtime, log);
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -13,12 +13,12 @@ import { acceptsGzip } from "../lib/encoding.ts";
 import { parseHtpasswd } from "../lib/htpasswd.ts";
 import { createVerifier } from "../lib/password/mod.ts";
 import { denoRuntime } from "../lib/runtime/deno.ts";
-import type { ConnInfo } from "../lib/runtime/types.ts";
+import type { ClientInfo } from "../lib/client_info.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 const ADMIN = basic("admin", "secret");
-const CONN: ConnInfo = { remoteAddr: "192.0.2.7", protocol: "HTTP/1.1" };
+const CONN: ClientInfo = { address: "192.0.2.7", protocol: "HTTP/1.1" };
 const PUBLIC = "http://promgate.test";
 
 /** A JSON body like Prometheus' query API returns, big enough to be worth compressing. */

@@ -4,8 +4,8 @@
  */
 import { randomBytes } from "node:crypto";
 import { hashSync } from "bcrypt-ts";
-import { md5Crypt } from "./md5_crypt.ts";
-import { shaCrypt } from "./sha_crypt.ts";
+import { CRYPT_ALPHABET, md5Crypt } from "./md5_crypt.ts";
+import { SHA_ROUNDS_RANGE, shaCrypt } from "./sha_crypt.ts";
 
 /** The schemes `hash-password --algorithm` offers. */
 export const HASH_ALGORITHMS = ["bcrypt", "apr1", "sha512"] as const;
@@ -15,10 +15,7 @@ export type HashAlgorithm = typeof HASH_ALGORITHMS[number];
 export const DEFAULT_BCRYPT_COST = 10;
 /** bcrypt costs htpasswd accepts (`-C`). */
 export const BCRYPT_COST_RANGE = [4, 17] as const;
-/** SHA-crypt rounds crypt(3) accepts (`htpasswd -5 -r`); without --cost the default, 5000. */
-export const SHA_ROUNDS_RANGE = [1000, 999_999_999] as const;
-
-const CRYPT_ALPHABET = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+export { SHA_ROUNDS_RANGE };
 
 /** `length` random characters of crypt(3)'s salt alphabet (64 characters: no modulo bias). */
 function cryptSalt(length: number): string {

@@ -9,7 +9,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 
 /** The crypt(3) base64 alphabet (not RFC 4648's: it starts with `./` and digits). */
-const CRYPT_ALPHABET = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+export const CRYPT_ALPHABET = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /**
  * One output group of crypt base64: up to three digest byte indexes, most significant first

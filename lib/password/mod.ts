@@ -6,7 +6,8 @@
  * default), `$1$` MD5-crypt (`openssl passwd -1`) and `{SHA}` (`-s`). Not supported, because
  * they are unsafe or need native code: DES crypt (`-d`), plain text (`-p`), Argon2, yescrypt.
  */
-import { isBcrypt, VerifyPool } from "./bcrypt.ts";
+import { isBcrypt } from "./bcrypt.ts";
+import { VerifyPool } from "./verify_pool.ts";
 import { isMd5Crypt } from "./md5_crypt.ts";
 import { isShaCrypt } from "./sha_crypt.ts";
 import { isSha1, verifySha1 } from "./sha1.ts";

@@ -9,6 +9,8 @@ import { checksumsEqual, cryptBase64, type CryptGroup } from "./md5_crypt.ts";
 const ROUNDS_DEFAULT = 5000;
 const ROUNDS_MIN = 1000;
 const ROUNDS_MAX = 999_999_999;
+/** SHA-crypt rounds crypt(3) accepts (`htpasswd -5 -r`); without --cost the default, 5000. */
+export const SHA_ROUNDS_RANGE = [ROUNDS_MIN, ROUNDS_MAX] as const;
 const SALT_MAX = 16;
 
 interface Variant {

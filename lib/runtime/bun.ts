@@ -2,7 +2,15 @@
 import process from "node:process";
 import { TrackedConn, trackRequest } from "./connections.ts";
 import { bunSocketOps } from "./bun_libc.ts";
-import type { ConnInfo, Runtime, ServeOptions, Server, ServerSocket, SignalName } from "./types.ts";
+import type {
+  ClientInfo,
+  Runtime,
+  ServeOptions,
+  Server,
+  ServerSocket,
+  SignalName,
+} from "./types.ts";
+import { errorText } from "../log.ts";
 
 /**
  * The part of Bun's global this file uses (Bun 1.4.5), declared here so that `deno check`, which
@@ -169,7 +177,7 @@ function claimPort(hostname: string, port: number): number {
     probe = Bun.listen({ hostname, port, socket: { data() {} } });
   } catch (error) {
     // Bun.listen says only "Failed to listen at HOST"; say what Bun.serve would have said.
-    const why = error instanceof Error ? error.message : String(error);
+    const why = errorText(error);
     throw new Error(`Failed to start server. Is port ${port} in use? (${why})`);
   }
   const bound = probe.port;
@@ -269,10 +277,10 @@ function bind(options: ServeOptions, port: number, reusePort: boolean): Server {
     fetch: async (req, bunServer) => {
       const peer = bunServer.requestIP(req);
       const table = options.connections;
-      const remoteAddr = peer?.address ?? "";
-      const conn: ConnInfo = table && peer
-        ? new TrackedConn(remoteAddr, PROTOCOL, table, peer.port)
-        : { remoteAddr, protocol: PROTOCOL };
+      const address = peer?.address ?? "";
+      const conn: ClientInfo = table && peer
+        ? new TrackedConn(address, PROTOCOL, table, peer.port)
+        : { address, protocol: PROTOCOL };
       if (req.headers.has("upgrade")) SERVER_OF.set(req, bunServer);
       const response = await trackRequest(
         peer ? table : undefined,

@@ -1,6 +1,7 @@
 /** The C library through bun:ffi, for the client timeouts' socket listing (socket_ops.ts). */
 // Types only: server threads load this module; only the main thread lists sockets.
 import type { Libc, SocketOps } from "./socket_ops.ts";
+import { errorText } from "../log.ts";
 
 /** The part of bun:ffi used here (Bun 1.4.5); declared so that `deno check` can check this file. */
 interface BunFfi {
@@ -27,7 +28,7 @@ export async function bunSocketOps(): Promise<SocketOps | string> {
     const name = "bun:ffi";
     ffi = await import(name) as BunFfi;
   } catch (error) {
-    return `bun:ffi does not load: ${error instanceof Error ? error.message : error}`;
+    return `bun:ffi does not load: ${errorText(error)}`;
   }
   for (const path of LIBC_CANDIDATES) {
     let libc: Libc;

@@ -9,7 +9,7 @@
  * on different addresses with the same port share a slot, which can only make the reaper
  * lenient (a slot shows the busier of the two), never close a busy connection.
  */
-import type { ConnInfo } from "./types.ts";
+import type { ClientInfo } from "../client_info.ts";
 
 /** Int32 fields per port: requests in flight, last start, last end (see #stamp). */
 const FIELDS = 3;
@@ -96,13 +96,13 @@ export class ConnectionTable {
 }
 
 /**
- * The connection facts a runtime hands the handler, with {@linkcode ConnInfo.hold} backed by the
+ * The connection facts a runtime hands the handler, with {@linkcode ClientInfo.hold} backed by the
  * table: the handler holds a connection busy while a response body streams or a WebSocket is
  * open, after the request itself has ended.
  */
-export class TrackedConn implements ConnInfo {
+export class TrackedConn implements ClientInfo {
   constructor(
-    readonly remoteAddr: string,
+    readonly address: string,
     readonly protocol: string,
     readonly table: ConnectionTable,
     readonly port: number,

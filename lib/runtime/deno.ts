@@ -4,6 +4,7 @@ import { denoSocketOps } from "./deno_libc.ts";
 import { setListenerNoDelay } from "./deno_nodelay.ts";
 import { nodeFetch } from "./deno_node_client.ts";
 import type { Runtime, ServeOptions, Server, ServerSocket, SignalName } from "./types.ts";
+import { log } from "../log.ts";
 
 /** HTTP/2 requests reach a Deno.serve handler without a Host header (the authority is in the URL). */
 function protocolOf(req: Request): string {
@@ -63,7 +64,7 @@ function bind(options: ServeOptions, port: number, reusePort: boolean): Server {
     const addr = info.remoteAddr as Deno.NetAddr;
     const table = options.connections;
     if (!table) {
-      return options.handler(req, { remoteAddr: addr.hostname, protocol: protocolOf(req) });
+      return options.handler(req, { address: addr.hostname, protocol: protocolOf(req) });
     }
     const conn = new TrackedConn(addr.hostname, protocolOf(req), table, addr.port);
     return trackRequest(table, addr.port, () => options.handler(req, conn));
@@ -71,8 +72,8 @@ function bind(options: ServeOptions, port: number, reusePort: boolean): Server {
   const addr = server.addr as Deno.NetAddr;
   const noDelay = setListenerNoDelay(addr.port);
   if (noDelay !== null) {
-    console.error(
-      `promgate: warning: ${noDelay}; responses over TLS HTTP/1.1 may wait ~40 ms for ` +
+    log(
+      `warning: ${noDelay}; responses over TLS HTTP/1.1 may wait ~40 ms for ` +
         "delayed ACKs (run with --allow-ffi, on Linux or macOS, to avoid it)",
     );
   }

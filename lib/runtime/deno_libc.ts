@@ -4,6 +4,7 @@
  */
 // Types only: server threads load this module; only the main thread lists sockets.
 import type { SocketOps } from "./socket_ops.ts";
+import { errorText } from "../log.ts";
 
 const LIBC_CANDIDATES = [
   "libc.so.6",
@@ -45,7 +46,7 @@ export async function denoSocketOps(): Promise<SocketOps | string> {
   try {
     lib = openLibc();
   } catch (error) {
-    return `it needs FFI (run with --allow-ffi): ${error instanceof Error ? error.message : error}`;
+    return `it needs FFI (run with --allow-ffi): ${errorText(error)}`;
   }
   if (!lib) return "no C library was found";
   const { linuxSocketOps } = await import("./socket_ops.ts");

@@ -15,6 +15,7 @@
  */
 
 import { type DenoLibc as Libc, openLibc } from "./deno_libc.ts";
+import { errorText } from "../log.ts";
 
 const IPPROTO_TCP = 6;
 const TCP_NODELAY = 1;
@@ -52,7 +53,7 @@ export function setListenerNoDelay(port: number): string | null {
   try {
     lib = openLibc();
   } catch (error) {
-    return `FFI is not available (${error instanceof Error ? error.message : error})`;
+    return `FFI is not available (${errorText(error)})`;
   }
   if (!lib) return "no C library found to set TCP_NODELAY with";
   const one = new Uint8Array(new Int32Array([1]).buffer);

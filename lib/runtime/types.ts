@@ -2,25 +2,17 @@
  * The seam between promgate and the JavaScript runtime. Everything outside lib/runtime/ talks to
  * Deno or Bun only through this interface, so both runtimes share every other line.
  */
+import type {
+  AcceptWebSocket,
+  ClientInfo,
+  HttpHandler,
+  ServerSocket,
+  UpstreamFetch,
+} from "../client_info.ts";
 import type { ConnectionTable } from "./connections.ts";
 import type { SocketOps } from "./socket_ops.ts";
 
-/** What the runtime knows about the connection a request came in on. */
-export interface ConnInfo {
-  /** The client's IP address (no port), e.g. "127.0.0.1" or "::1". */
-  readonly remoteAddr: string;
-  /** The HTTP version as an access log writes it: "HTTP/1.1" or "HTTP/2.0". */
-  readonly protocol: string;
-  /**
-   * Marks the connection busy until the returned function is called, for what outlasts the
-   * request: a response body still streaming, an open WebSocket. The client timeouts
-   * (lib/runtime/reaper.ts) never close a busy connection. Absent where nothing is tracked.
-   */
-  hold?(): () => void;
-}
-
-/** A web-standard request handler plus the connection facts the runtime adds. */
-export type Handler = (req: Request, info: ConnInfo) => Response | Promise<Response>;
+export type { ClientInfo, HttpHandler, ServerSocket };
 
 /** PEM text of a certificate chain and its private key. */
 export interface TlsFiles {
@@ -34,7 +26,7 @@ export interface ServeOptions {
   readonly port: number;
   /** Serve HTTPS (HTTP/2 offered by ALPN where the runtime can) when set; plain HTTP otherwise. */
   readonly tls: TlsFiles | null;
-  readonly handler: Handler;
+  readonly handler: HttpHandler;
   /** Called when the handler throws; must return a response that reveals nothing internal. */
   readonly onError: (error: unknown) => Response;
   /**
@@ -61,18 +53,6 @@ export interface Server {
   replaceTls(tls: TlsFiles): Promise<Server>;
 }
 
-/**
- * The client's side of an accepted WebSocket: the parts of the web-standard WebSocket the bridge
- * uses (Deno gives a real WebSocket; Bun's adapter wraps its ServerWebSocket).
- */
-export interface ServerSocket {
-  send(data: string | ArrayBuffer | Uint8Array): void;
-  close(code?: number, reason?: string): void;
-  onopen: (() => void) | null;
-  onmessage: ((event: { data: string | ArrayBuffer | Uint8Array | Blob }) => void) | null;
-  onclose: ((event: { code: number; reason: string }) => void) | null;
-}
-
 /** Signals promgate reacts to. */
 export type SignalName = "SIGINT" | "SIGTERM" | "SIGHUP";
 
@@ -95,24 +75,15 @@ export interface Runtime {
    * --unstable-net), or null when they can.
    */
   sharedPortProblem(tls: boolean): string | null;
-  /**
-   * Sends a request to an upstream: never follows redirects, streams both bodies, and (where the
-   * runtime allows) does not decode the response body.
-   */
-  fetchUpstream(url: string, init: RequestInit): Promise<Response>;
+  /** Sends a request to an upstream (see {@link UpstreamFetch}). */
+  readonly fetchUpstream: UpstreamFetch;
   /**
    * Whether {@linkcode fetchUpstream} decodes gzip/br bodies itself (Deno) while leaving the
    * upstream's Content-Encoding and Content-Length in place, unless asked for identity.
    */
   readonly fetchDecodesCompression: boolean;
-  /**
-   * Accepts `req`'s WebSocket upgrade (HTTP/1.1 only), answering with `protocol` (the one the
-   * upstream chose) when given. The handler must return `response` as it is.
-   */
-  acceptWebSocket(
-    req: Request,
-    protocol: string | null,
-  ): { readonly socket: ServerSocket; readonly response: Response };
+  /** Accepts a WebSocket upgrade (see {@link AcceptWebSocket}). */
+  readonly acceptWebSocket: AcceptWebSocket;
   /**
    * Lists and closes this process's accepted connections, for the client timeouts; or why that
    * is not possible here (not Linux, no FFI permission).

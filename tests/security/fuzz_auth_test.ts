@@ -222,7 +222,7 @@ Deno.test({
           headers: { authorization: value },
         });
         const r = await handler(req, {
-          remoteAddr: `10.${i >> 16 & 255}.${i >> 8 & 255}.${i & 255}`,
+          address: `10.${i >> 16 & 255}.${i >> 8 & 255}.${i & 255}`,
           protocol: "HTTP/1.1",
         });
         await r.body?.cancel();

@@ -293,7 +293,7 @@ Deno.test({
       const started = performance.now();
       const r = await handler(
         new Request("http://promgate.test/p/x", { headers: { authorization: header } }),
-        { remoteAddr: addr, protocol: "HTTP/1.1" },
+        { address: addr, protocol: "HTTP/1.1" },
       );
       await r.body?.cancel();
       return {

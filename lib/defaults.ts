@@ -1,0 +1,39 @@
+/**
+ * Every default of the config file, written once. The zod schema (lib/config.ts) applies them and
+ * prints them in its descriptions (config.schema.json, docs/config.md); the code that needs one
+ * without loading a config reads it here. This module imports nothing, so server threads may load
+ * it without loading zod.
+ */
+export const DEFAULTS = {
+  listen: {
+    hostname: "0.0.0.0",
+    port: 12321,
+    /** Like nginx's client_header_timeout (60 s there). */
+    headerTimeoutSeconds: 10,
+    /** Like nginx's keepalive_timeout. */
+    idleTimeoutSeconds: 75,
+  },
+  auth: { realm: "Prometheus" },
+  /** 5 failures per pair, 10 per user, 10 names per address, then 1 s, 2 s, 4 s … up to 60 s. */
+  throttle: {
+    clientFailures: 5,
+    userFailures: 10,
+    clientUsers: 10,
+    baseDelaySeconds: 1,
+    maxDelaySeconds: 60,
+    forgetAfterSeconds: 900,
+    knownAddressDays: 30,
+  },
+  route: {
+    auth: true,
+    /** Above Prometheus' own 2m query timeout. */
+    timeoutSeconds: 120,
+    forwardAuthorization: false,
+    readOnly: false,
+    forwardUser: false,
+  },
+  accessLog: { format: "combined", path: "-" },
+  metrics: { path: "/metrics", auth: true },
+  shutdownGraceSeconds: 10,
+  workers: "auto",
+} as const;
