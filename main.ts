@@ -4,16 +4,16 @@
  *   promgate --config config.json
  */
 import process from "node:process";
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, parseCommand, USAGE } from "./lib/cli.ts";
-import { checkCommand } from "./lib/commands/check.ts";
-import { DEMO_USER, startDemo } from "./lib/commands/demo.ts";
-import { hashPasswordCommand } from "./lib/commands/hash_password.ts";
-import { loadConfig } from "./lib/config.ts";
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, parseCommand, USAGE } from "./lib/cli/mod.ts";
+import { checkCommand } from "./lib/cli/mod.ts";
+import { DEMO_USER, startDemo } from "./lib/cli/mod.ts";
+import { hashPasswordCommand } from "./lib/cli/mod.ts";
+import { loadConfig } from "./lib/config/mod.ts";
 import { InputError } from "./lib/errors.ts";
 import { currentRuntime } from "./lib/runtime/mod.ts";
 import { buildCommit, VERSION } from "./lib/version.ts";
-import { configWarnings } from "./lib/warnings.ts";
-import { startService } from "./lib/workers.ts";
+import { configWarnings } from "./lib/service/mod.ts";
+import { startService } from "./lib/service/mod.ts";
 import { errorText, log } from "./lib/log.ts";
 
 /** Runs promgate with `args`; resolves with the exit code once it should exit. */

@@ -12,13 +12,13 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { NO_ACCESS_LOG } from "../lib/access_log.ts";
-import { Authenticator } from "../lib/auth.ts";
-import { parseConfig } from "../lib/config.ts";
-import { createHandler } from "../lib/handler.ts";
-import { loadHtpasswd } from "../lib/htpasswd.ts";
-import { Metrics } from "../lib/metrics.ts";
-import { createVerifier } from "../lib/password/mod.ts";
+import { NO_ACCESS_LOG } from "../lib/http/access_log.ts";
+import { Authenticator } from "../lib/auth/basic.ts";
+import { parseConfig } from "../lib/config/load.ts";
+import { createHandler } from "../lib/http/handler.ts";
+import { loadHtpasswd } from "../lib/auth/htpasswd.ts";
+import { Metrics } from "../lib/http/metrics.ts";
+import { createVerifier } from "../lib/auth/password/verifier.ts";
 
 const { values } = parseArgs({
   options: {

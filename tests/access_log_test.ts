@@ -8,7 +8,7 @@ import {
   formatJson,
   formatTimeLocal,
   openAccessLog,
-} from "../lib/access_log.ts";
+} from "../lib/http/access_log.ts";
 
 const TIME = new Date(Date.UTC(2026, 10, 22, 10, 0, 0));
 
@@ -197,10 +197,10 @@ Deno.test("an access log file gets one line per request, appended, and complete 
 });
 
 Deno.test({
-  // BUG: lib/access_log.ts openAccessLog (line 99) creates the file stream without an "error"
+  // BUG: lib/http/access_log.ts openAccessLog (line 99) creates the file stream without an "error"
   // listener, so an access-log file that cannot be opened kills the whole process a moment later
   // with an uncaught "ENOENT: no such file or directory, open '…/access.log'" (EACCES alike),
-  // instead of an error naming accessLog.path and how to fix it. lib/config.ts checks only that
+  // instead of an error naming accessLog.path and how to fix it. lib/config/load.ts checks only that
   // the directory exists, not that the file can be opened for appending (a read-only file or a
   // directory promgate's user cannot write, e.g. /var/log as non-root, gets through).
   ignore: false,

@@ -5,9 +5,10 @@
  */
 import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
 import { basic, needs, run } from "./_util.ts";
-import { Authenticator, type AuthResult, challenge, parseBasicAuth } from "../lib/auth.ts";
-import { parseHtpasswd, type Users } from "../lib/htpasswd.ts";
-import { createVerifier, type PasswordVerifier } from "../lib/password/mod.ts";
+import { Authenticator, type AuthResult, parseBasicAuth } from "../lib/auth/basic.ts";
+import { challenge } from "../lib/http/responses.ts";
+import { parseHtpasswd, type Users } from "../lib/auth/htpasswd.ts";
+import { createVerifier, type PasswordVerifier } from "../lib/auth/password/verifier.ts";
 
 /** Basic credentials from raw bytes (for user/password bytes that are not valid UTF-8). */
 function basicBytes(bytes: number[]): string {

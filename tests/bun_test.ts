@@ -28,8 +28,8 @@ Deno.test({
       hashes.push(r.stdout.trim().slice(2));
     }
     const script = `
-      import { createVerifier, parseHash } from "./lib/password/mod.ts";
-      import { bunRuntime } from "./lib/runtime/bun.ts";
+      import { createVerifier, parseHash } from "./lib/auth/password/verifier.ts";
+      import { bunRuntime } from "./lib/runtime/bun/adapter.ts";
       const used = [];
       const verifier = createVerifier({
         verifyBcrypt: (p, h) => { used.push(1); return bunRuntime.verifyBcrypt(p, h); },

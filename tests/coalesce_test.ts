@@ -3,7 +3,7 @@
  * them with the headers), while big or slow bodies (server-sent events, long query results) stream.
  */
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
-import { coalesceBody, type CoalesceLimits, readWhole } from "../lib/coalesce.ts";
+import { coalesceBody, type CoalesceLimits, readWhole } from "../lib/http/body/coalesce.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -240,7 +240,7 @@ Deno.test("a source that fails while being gathered makes coalesceBody reject", 
 });
 
 Deno.test({
-  // BUG: lib/coalesce.ts coalesceBody/raceDeadline (lines 38-53, 66) starts a new
+  // BUG: lib/http/body/coalesce.ts coalesceBody/raceDeadline (lines 38-53, 66) starts a new
   // setTimeout for every chunk read but keeps only the last timer id, so `finally` clears only
   // that one: a body of N chunks leaves N-1 timers running until maxWaitMs passes (a script that
   // coalesces a 3-chunk body with maxWaitMs 3000 cannot exit for 3 s).

@@ -1,5 +1,5 @@
 /** The upstream timeouts of a proxied request: they count only time spent waiting for the upstream. */
-import { TICK_MS, UpstreamDeadline } from "../lib/deadline.ts";
+import { TICK_MS, UpstreamDeadline } from "../lib/http/body/deadline.ts";
 import { assertEquals } from "./_assert.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

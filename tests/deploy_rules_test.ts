@@ -2,8 +2,8 @@
  * The alerting rules shipped in deploy/ (issue 12 item 11): valid for the real promtool, their
  * unit tests pass, and every promgate metric they query is one promgate exposes.
  */
-import { Metrics } from "../lib/metrics.ts";
-import { ReloadStatus } from "../lib/reload_status.ts";
+import { Metrics } from "../lib/http/metrics.ts";
+import { ReloadStatus } from "../lib/service/reload_status.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import { needs, REPO, run } from "./_util.ts";
 

@@ -1,6 +1,6 @@
-/** Which Accept-Encoding promgate sends upstream, and when it re-encodes (lib/encoding.ts). */
+/** Which Accept-Encoding promgate sends upstream, and when it re-encodes (lib/http/body/encoding.ts). */
 import { assertEquals } from "./_assert.ts";
-import { planEncoding, withoutRefused } from "../lib/encoding.ts";
+import { planEncoding, withoutRefused } from "../lib/http/body/encoding.ts";
 
 Deno.test("a client's Accept-Encoding reaches the upstream as it is when it refuses nothing", () => {
   for (const value of ["gzip", "deflate, gzip, br, zstd", "gzip;q=0.5, br", "br;q=0.05, *"]) {

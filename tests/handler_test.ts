@@ -5,15 +5,15 @@
 import { configWith, routeConfig } from "./_config.ts";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "./_assert.ts";
 import { basic, freePort, needs, run, startUpstream, type Upstream } from "./_util.ts";
-import type { AccessLog, AccessRecord } from "../lib/access_log.ts";
-import { Authenticator } from "../lib/auth.ts";
-import type { RouteConfig } from "../lib/config.ts";
-import { createHandler } from "../lib/handler.ts";
-import { acceptsGzip } from "../lib/encoding.ts";
-import { parseHtpasswd } from "../lib/htpasswd.ts";
-import { createVerifier } from "../lib/password/mod.ts";
-import { denoRuntime } from "../lib/runtime/deno.ts";
-import type { ClientInfo } from "../lib/client_info.ts";
+import type { AccessLog, AccessRecord } from "../lib/http/access_log.ts";
+import { Authenticator } from "../lib/auth/basic.ts";
+import type { RouteConfig } from "../lib/config/load.ts";
+import { createHandler } from "../lib/http/handler.ts";
+import { acceptsGzip } from "../lib/http/body/encoding.ts";
+import { parseHtpasswd } from "../lib/auth/htpasswd.ts";
+import { createVerifier } from "../lib/auth/password/verifier.ts";
+import { denoRuntime } from "../lib/runtime/deno/adapter.ts";
+import type { ClientInfo } from "../lib/http/types.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -482,7 +482,7 @@ for (const path of ["/gzip-stream", "/gzip-sized"]) {
 }
 
 Deno.test({
-  // BUG: lib/proxy.ts clientResponse/recode (lines 103-104, 126-138) trusts
+  // BUG: lib/http/proxy.ts clientResponse/recode (lines 103-104, 126-138) trusts
   // `client.decodesContentEncoding("gzip")`, but Deno's fetch does not decode when the request
   // said `Accept-Encoding: identity` (DESIGN.md fact 2; promgate forwards the client's header).
   // An upstream that gzips anyway then reaches the client as raw gzip bytes with
@@ -687,7 +687,7 @@ Deno.test({
 });
 
 Deno.test({
-  // BUG: lib/proxy.ts proxy() (lines 43-45) only listens for a future "abort" event on
+  // BUG: lib/http/proxy.ts proxy() (lines 43-45) only listens for a future "abort" event on
   // request.signal; a client that disconnected while its credentials were being verified
   // (bcrypt takes tens of ms) has an already-aborted signal, the event never fires, and the
   // query is still sent to Prometheus: expected no upstream request and status 499, got the
@@ -735,10 +735,10 @@ Deno.test({
 });
 
 Deno.test({
-  // BUG (latent, fails open): lib/handler.ts handle() (lines 78-86) treats
+  // BUG (latent, fails open): lib/http/handler.ts handle() (lines 78-86) treats
   // `authenticator: null` as "nobody needs to log in" even for a route with `auth: true`, and
-  // lib/app.ts buildState (line 63) builds exactly that state whenever a route needs auth but
-  // `config.auth` is null. Today lib/config.ts refuses such a config, so only that check stands
+  // lib/service/app.ts buildState (line 63) builds exactly that state whenever a route needs auth but
+  // `config.auth` is null. Today lib/config/load.ts refuses such a config, so only that check stands
   // between a refactor and an open Prometheus: expected 401 (or 500), got 200 with the upstream's
   // body.
   ignore: false,
@@ -757,7 +757,7 @@ Deno.test({
 });
 
 Deno.test({
-  // BUG: lib/proxy.ts clientResponse (line 111) awaits coalesceBody() outside any try, so an
+  // BUG: lib/http/proxy.ts clientResponse (line 111) awaits coalesceBody() outside any try, so an
   // upstream body that fails while being gathered (connection reset after a few bytes) makes
   // proxy() and the handler reject with "TypeError: error reading a body from connection":
   // the runtime's onError answers 500 "internal error" and no access-log line is written.
@@ -823,7 +823,7 @@ Deno.test({
 });
 
 Deno.test({
-  // BUG: lib/proxy.ts clientResponse (lines 103-108): for HEAD the upstream body is null, so
+  // BUG: lib/http/proxy.ts clientResponse (lines 103-108): for HEAD the upstream body is null, so
   // recode() never runs and the upstream's `Content-Encoding: gzip` and compressed
   // `Content-Length` go out unchanged, while the same GET is re-encoded. Without
   // Accept-Encoding: HEAD says `content-encoding: gzip` (GET: none, identity body); with
@@ -872,7 +872,7 @@ Deno.test("Accept-Encoding values that allow gzip are recognised, and q=0 forbid
 });
 
 Deno.test({
-  // BUG (minor): lib/proxy.ts acceptsGzip (lines 147-156) returns on the first entry that is
+  // BUG (minor): lib/http/proxy.ts acceptsGzip (lines 147-156) returns on the first entry that is
   // "gzip" or "*", so "*;q=0, gzip" (gzip allowed, everything else forbidden) is read as "no
   // gzip"; RFC 9110 §12.5.3 gives an explicit entry precedence over "*". Expected true, got
   // false (the client then gets identity, not garbage).

@@ -1,6 +1,6 @@
 /** Header rules of the proxy: what must not cross it, and what it tells the upstream. */
 import { assertEquals } from "./_assert.ts";
-import { addForwarded, cgiName, endToEndHeaders, endToEndList } from "../lib/headers.ts";
+import { addForwarded, cgiName, endToEndHeaders, endToEndList } from "../lib/http/headers.ts";
 
 Deno.test("hop-by-hop headers do not cross the proxy; end-to-end headers do", () => {
   const source = new Headers({

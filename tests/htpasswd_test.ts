@@ -1,5 +1,5 @@
 import { InputError } from "../lib/errors.ts";
-import { loadHtpasswd, parseHtpasswd } from "../lib/htpasswd.ts";
+import { loadHtpasswd, parseHtpasswd } from "../lib/auth/htpasswd.ts";
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "./_assert.ts";
 import { fromFileUrl } from "./_path.ts";
 

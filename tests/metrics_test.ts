@@ -1,7 +1,7 @@
 /** promgate's own metrics: counted from finished requests, valid for `promtool check metrics`. */
-import type { AccessRecord } from "../lib/access_log.ts";
-import { Metrics } from "../lib/metrics.ts";
-import { ReloadStatus } from "../lib/reload_status.ts";
+import type { AccessRecord } from "../lib/http/access_log.ts";
+import { Metrics } from "../lib/http/metrics.ts";
+import { ReloadStatus } from "../lib/service/reload_status.ts";
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
 import { needs, run } from "./_util.ts";
 

@@ -5,10 +5,10 @@ import {
   parseHash,
   type PasswordHash,
   UnsupportedHashError,
-} from "../lib/password/mod.ts";
-import { verifyBcrypt } from "../lib/password/bcrypt.ts";
-import { md5Crypt } from "../lib/password/md5_crypt.ts";
-import { shaCrypt } from "../lib/password/sha_crypt.ts";
+} from "../lib/auth/password/verifier.ts";
+import { verifyBcrypt } from "../lib/auth/password/bcrypt.ts";
+import { md5Crypt } from "../lib/auth/password/md5_crypt.ts";
+import { shaCrypt } from "../lib/auth/password/sha_crypt.ts";
 import {
   assert,
   assertEquals,
@@ -371,7 +371,7 @@ Deno.test("refuses a worker count below 1", () => {
 Deno.test("workers do not keep the process alive after close()", async () => {
   // Deno keeps a process running while any Worker exists, so close() must terminate them.
   const code = `
-    import { createVerifier, parseHash } from "./lib/password/mod.ts";
+    import { createVerifier, parseHash } from "./lib/auth/password/verifier.ts";
     const verifier = createVerifier({ bcryptWorkers: 2 });
     const hash = parseHash(${JSON.stringify((await fixture("bcrypt.htpasswd")).get("admin"))});
     const ok = await Promise.all([verifier.verify("secret", hash), verifier.verify("x", hash)]);

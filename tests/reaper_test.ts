@@ -5,12 +5,16 @@
  */
 import { assertEquals } from "./_assert.ts";
 import { configWith } from "./_config.ts";
-import { capsNotes, clientTimeouts } from "../lib/client_timeouts.ts";
+import { capsNotes, clientTimeouts } from "../lib/slow_clients/client_timeouts.ts";
 import type { Runtime } from "../lib/runtime/types.ts";
-import { planReload } from "../lib/reload.ts";
-import { ConnectionTable, TrackedConn, trackRequest } from "../lib/runtime/connections.ts";
-import { reapDecision, type ReapInput, type Watched } from "../lib/runtime/reaper.ts";
-import { parseSockaddr, parseTcpInfo } from "../lib/runtime/socket_ops.ts";
+import { planReload } from "../lib/service/reload.ts";
+import {
+  ConnectionTable,
+  TrackedConn,
+  trackRequest,
+} from "../lib/slow_clients/connection_table.ts";
+import { reapDecision, type ReapInput, type Watched } from "../lib/slow_clients/sweep.ts";
+import { parseSockaddr, parseTcpInfo } from "../lib/runtime/linux_sockets.ts";
 
 const limits = { headerMs: 10_000, idleMs: 75_000 };
 const NONE = { active: 0, startedMs: -1, endedMs: -1 };

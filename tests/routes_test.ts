@@ -3,9 +3,9 @@
  * mapped back into the client's URL space (the `/graph` → `/graph/` case of DESIGN.md fact 3).
  */
 import { assertEquals } from "./_assert.ts";
-import { parseConfig, type RouteConfig } from "../lib/config.ts";
+import { parseConfig, type RouteConfig } from "../lib/config/load.ts";
 import { routeConfig } from "./_config.ts";
-import { matchRoute, rewriteLocation, type RouteMatch } from "../lib/routes.ts";
+import { matchRoute, rewriteLocation, type RouteMatch } from "../lib/http/routes.ts";
 
 const route = (path: string, upstream: string, overrides: Partial<RouteConfig> = {}) =>
   routeConfig(path, upstream, { timeoutMs: 60_000, ...overrides });
@@ -214,7 +214,7 @@ Deno.test("leaves a redirect that is already under /prometheus/ alone", () => {
 });
 
 Deno.test({
-  // BUG: lib/routes.ts rewriteLocation (lines 60, 68) rebuilds the Location from a parsed URL,
+  // BUG: lib/http/routes.ts rewriteLocation (lines 60, 68) rebuilds the Location from a parsed URL,
   // and URL.search is "" for an empty query, so "/prometheus/classic/graph?" (the exact
   // Location Prometheus sends for /graph/) comes back as "/prometheus/classic/graph": the
   // already-prefixed Location is not left unchanged as the design says.

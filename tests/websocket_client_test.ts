@@ -1,11 +1,15 @@
 /**
- * The upstream WebSocket client of lib/websocket_client.ts against real servers: Deno's own
+ * The upstream WebSocket client of lib/http/websocket_client.ts against real servers: Deno's own
  * WebSocket server for the common path, and raw TCP servers for what Deno's would never send
  * (fragments, pings, a wrong accept key, silence after a Close).
  */
 import { assert, assertEquals } from "./_assert.ts";
 import { startUpstream } from "./_util.ts";
-import { type OpenOptions, openWebSocket, UpstreamWebSocket } from "../lib/websocket_client.ts";
+import {
+  type OpenOptions,
+  openWebSocket,
+  UpstreamWebSocket,
+} from "../lib/http/websocket_client.ts";
 
 const encoder = new TextEncoder();
 const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";

@@ -1,14 +1,3 @@
-/** Picks the runtime adapter for the runtime promgate was started with. */
-import type { Runtime } from "./types.ts";
-
+/** The only code naming Deno or Bun: the Runtime interface and its adapters. */
+export { currentRuntime } from "./current.ts";
 export type * from "./types.ts";
-
-/** Returns the adapter for the current runtime (Deno or Bun). */
-export async function currentRuntime(): Promise<Runtime> {
-  if ("Bun" in globalThis) {
-    const { bunRuntime } = await import("./bun.ts");
-    return bunRuntime;
-  }
-  const { denoRuntime } = await import("./deno.ts");
-  return denoRuntime;
-}

@@ -8,9 +8,9 @@ import type {
   HttpHandler,
   ServerSocket,
   UpstreamFetch,
-} from "../client_info.ts";
-import type { ConnectionTable } from "./connections.ts";
-import type { SocketOps } from "./socket_ops.ts";
+} from "../http/mod.ts";
+import type { ConnectionTable } from "../slow_clients/mod.ts";
+import type { SocketAccess } from "../slow_clients/mod.ts";
 
 export type { ClientInfo, HttpHandler, ServerSocket };
 
@@ -34,7 +34,7 @@ export interface ServeOptions {
    * without first proving the port free (the main thread did that with {@link Runtime.claimPort}).
    */
   readonly sharedPort?: boolean;
-  /** Where each request is recorded for the client timeouts (lib/runtime/connections.ts). */
+  /** Where each request is recorded for the client timeouts (lib/slow_clients/connection_table.ts). */
   readonly connections?: ConnectionTable;
 }
 
@@ -57,7 +57,7 @@ export interface Server {
 export type SignalName = "SIGINT" | "SIGTERM" | "SIGHUP";
 
 /** The runtime-specific services promgate needs. */
-export interface Runtime {
+export interface Runtime extends SocketAccess {
   /** "deno" or "bun". */
   readonly name: string;
   /** The runtime's own version, e.g. "2.9.6". */
@@ -84,16 +84,6 @@ export interface Runtime {
   readonly fetchDecodesCompression: boolean;
   /** Accepts a WebSocket upgrade (see {@link AcceptWebSocket}). */
   readonly acceptWebSocket: AcceptWebSocket;
-  /**
-   * Lists and closes this process's accepted connections, for the client timeouts; or why that
-   * is not possible here (not Linux, no FFI permission).
-   */
-  socketOps(): Promise<SocketOps | string>;
-  /**
-   * Limits the runtime's own server puts on clients, whatever promgate sets: Bun closes a
-   * connection whose request head has not arrived after about 10 s, and one silent for 255 s.
-   */
-  readonly clientTimeoutCaps?: { readonly headerSeconds: number; readonly idleSeconds: number };
   /** Registers a signal listener; returns a function that removes it. */
   onSignal(signal: SignalName, listener: () => void): () => void;
   /**

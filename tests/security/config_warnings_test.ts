@@ -1,6 +1,6 @@
 /**
  * Issue 12 items 1 and 11: what `--check` warns about a config that loads — routes whose
- * restrictions another route walks around (lib/policy.ts policyWarnings) and unsafe file modes —
+ * restrictions another route walks around (lib/http/policy.ts policyWarnings) and unsafe file modes —
  * start-up prints too, before it listens, and so does every SIGHUP that loads such a config.
  * Real promgate processes.
  */

@@ -2,10 +2,10 @@
  * Issue 12 item 11: promgate warns when other users can change the files it trusts (a
  * world-writable config, htpasswd file or certificate) or read its private key — at start-up,
  * in `--check`, and on every reload that loads such a file (a chmod alone is noticed). The rules
- * are sshd's and PostgreSQL's (lib/file_modes.ts). Real promgate processes, real openssl keys.
+ * are sshd's and PostgreSQL's (lib/service/file_modes.ts). Real promgate processes, real openssl keys.
  */
 import { chmod, chown } from "node:fs/promises";
-import { type CheckedFile, fileModeWarnings, modeProblem } from "../../lib/file_modes.ts";
+import { type CheckedFile, fileModeWarnings, modeProblem } from "../../lib/service/file_modes.ts";
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "../_assert.ts";
 import {
   makeCert,

@@ -8,13 +8,13 @@
 import { configWith, routeConfig } from "../_config.ts";
 import { assert, assertEquals } from "../_assert.ts";
 import { basic, needs, startUpstream } from "../_util.ts";
-import type { AccessLog, AccessRecord } from "../../lib/access_log.ts";
-import { Authenticator } from "../../lib/auth.ts";
-import type { RouteConfig } from "../../lib/config.ts";
-import { createHandler, MAX_HEADER_BYTES } from "../../lib/handler.ts";
-import { parseHtpasswd } from "../../lib/htpasswd.ts";
-import { createVerifier } from "../../lib/password/mod.ts";
-import { denoRuntime } from "../../lib/runtime/deno.ts";
+import type { AccessLog, AccessRecord } from "../../lib/http/access_log.ts";
+import { Authenticator } from "../../lib/auth/basic.ts";
+import type { RouteConfig } from "../../lib/config/load.ts";
+import { createHandler, MAX_HEADER_BYTES } from "../../lib/http/handler.ts";
+import { parseHtpasswd } from "../../lib/auth/htpasswd.ts";
+import { createVerifier } from "../../lib/auth/password/verifier.ts";
+import { denoRuntime } from "../../lib/runtime/deno/adapter.ts";
 import { run } from "../_util.ts";
 import { prng, rawGet, secret, startGate, startRecorder } from "./_helpers.ts";
 

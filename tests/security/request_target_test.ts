@@ -1,17 +1,17 @@
 /**
- * The canonicalization rule of lib/request_target.ts as a table (the real-process table is in
+ * The canonicalization rule of lib/http/target.ts as a table (the real-process table is in
  * path_test.ts), and the route layer's own guard against protocol-relative upstream paths.
  */
 import { routeConfig } from "../_config.ts";
 import { assert, assertEquals } from "../_assert.ts";
-import type { RouteConfig } from "../../lib/config.ts";
+import type { RouteConfig } from "../../lib/config/load.ts";
 import {
   canonicalPath,
   canonicalTarget,
   isValidAuthority,
   normalizePath,
-} from "../../lib/request_target.ts";
-import { matchRoute } from "../../lib/routes.ts";
+} from "../../lib/http/target.ts";
+import { matchRoute } from "../../lib/http/routes.ts";
 
 Deno.test("canonical paths: dots resolved, slashes merged, unreserved escapes decoded", () => {
   const table: [string, string][] = [

@@ -11,13 +11,13 @@
 import { configWith, routeConfig } from "../_config.ts";
 import { assert, assertEquals, assertMatch } from "../_assert.ts";
 import { basic, makeHtpasswd, needs, run } from "../_util.ts";
-import type { AccessLog } from "../../lib/access_log.ts";
-import { Authenticator } from "../../lib/auth.ts";
-import { createHandler } from "../../lib/handler.ts";
-import { parseHtpasswd } from "../../lib/htpasswd.ts";
-import { createVerifier } from "../../lib/password/mod.ts";
-import { denoRuntime } from "../../lib/runtime/deno.ts";
-import { clientKey, DEFAULT_THROTTLE, Throttle } from "../../lib/throttle.ts";
+import type { AccessLog } from "../../lib/http/access_log.ts";
+import { Authenticator } from "../../lib/auth/basic.ts";
+import { createHandler } from "../../lib/http/handler.ts";
+import { parseHtpasswd } from "../../lib/auth/htpasswd.ts";
+import { createVerifier } from "../../lib/auth/password/verifier.ts";
+import { denoRuntime } from "../../lib/runtime/deno/adapter.ts";
+import { clientKey, DEFAULT_THROTTLE, Throttle } from "../../lib/auth/throttle.ts";
 import { type Gate, median, secret, secretBasic, startGate, startRecorder } from "./_helpers.ts";
 
 const DAY_MS = 86_400_000;

@@ -11,9 +11,9 @@
  */
 import { assert, assertEquals } from "../_assert.ts";
 import { basic, makeHtpasswd, needs, run } from "../_util.ts";
-import { Authenticator } from "../../lib/auth.ts";
-import { parseHtpasswd } from "../../lib/htpasswd.ts";
-import { createVerifier, type PasswordHash } from "../../lib/password/mod.ts";
+import { Authenticator } from "../../lib/auth/basic.ts";
+import { parseHtpasswd } from "../../lib/auth/htpasswd.ts";
+import { createVerifier, type PasswordHash } from "../../lib/auth/password/verifier.ts";
 import {
   median,
   percentile,

@@ -12,7 +12,7 @@ const encoder = new TextEncoder();
 const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 /** Clients per test: enough to see a leak, few enough for a shared 2-core machine. */
 const CLIENTS = 20;
-/** promgate's close timeout (lib/websocket.ts CLOSE_TIMEOUT_MS) plus slack for a busy machine. */
+/** promgate's close timeout (lib/http/websocket.ts CLOSE_TIMEOUT_MS) plus slack for a busy machine. */
 const BOUND_MS = 5000 + 3000;
 
 async function acceptKey(key: string): Promise<string> {

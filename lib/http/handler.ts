@@ -1,0 +1,421 @@
+/**
+ * The request pipeline, as one web-standard handler: target -> route -> auth -> proxy -> log.
+ * The request target is canonicalized once (lib/http/target.ts; ambiguous ones get 400) and
+ * that one path is routed and forwarded. Authentication runs for every path that is not on a
+ * public route, so unknown paths also answer 401 to anonymous clients and reveal nothing about
+ * which routes exist; failed logins are throttled per client and per user (lib/auth/throttle.ts).
+ */
+import { type AccessLog, type AccessRecord } from "./access_log.ts";
+import type { Authenticator } from "../auth/mod.ts";
+import type { Config, RouteConfig } from "../config/mod.ts";
+import type { ClientInfo } from "./types.ts";
+import { DEFAULTS } from "../defaults.ts";
+import { secureResponseHeaders } from "./headers.ts";
+import { proxy, type ProxyRequest, type UpstreamClient, upstreamTarget } from "./proxy.ts";
+import { canonicalTarget } from "./target.ts";
+import { challenge, plain } from "./responses.ts";
+import type { Metrics, MetricsSnapshot } from "./metrics.ts";
+import { authorize } from "./policy.ts";
+import { matchRoute, type RouteMatch } from "./routes.ts";
+import { Throttle } from "../auth/mod.ts";
+import { bridgeWebSocket, isWebSocketUpgrade } from "./websocket.ts";
+import { log } from "../log.ts";
+
+/** The state a handler serves from; replaced as a whole on reload. */
+export interface HandlerState {
+  readonly config: Config;
+  /** null when no route needs authentication. */
+  readonly authenticator: Authenticator | null;
+  readonly accessLog: AccessLog;
+}
+
+/** Dependencies of the handler that outlive a reload. */
+export interface HandlerDeps {
+  /** Returns the current state (read once per request, so a reload never splits a request). */
+  readonly state: () => HandlerState;
+  readonly client: UpstreamClient;
+  /** Called with the one-line reason when promgate answers 5xx itself (upstream down, timeout). */
+  readonly onUpstreamError?: (line: string) => void;
+  /**
+   * Failed-login throttling; it outlives reloads. Absent: a Throttle with the safe defaults,
+   * logging through `onSecurityEvent`. null: no throttling.
+   */
+  readonly throttle?: Throttle | null;
+  /**
+   * Called with one line when a client or user gets throttled, and when a request is refused as
+   * ambiguous (never with a password, hash or Authorization value). Default: stderr
+   * through lib/log.ts, as main.ts's own messages are.
+   */
+  readonly onSecurityEvent?: (line: string) => void;
+  /** Counts every request; served at config.metrics.path when that is set. */
+  readonly metrics?: Metrics;
+  /** The other server threads' counts, for a scrape to cover the whole process. */
+  readonly otherMetrics?: () => Promise<MetricsSnapshot[]>;
+}
+
+interface Outcome {
+  response: Response;
+  /** Body bytes, when the body is complete in memory (or absent). */
+  bytes?: number;
+  user: string | null;
+  route: string | null;
+  error?: string;
+  logStatus?: number;
+  /** Why authentication failed (for metrics). */
+  authFailure?: string;
+  /** Whether a login was served from the credential cache (for metrics). */
+  cacheHit?: boolean;
+}
+
+/** Builds the handler that the runtime's server calls for every request. */
+export function createHandler(deps: HandlerDeps) {
+  const onSecurityEvent = deps.onSecurityEvent ?? log;
+  const throttle = deps.throttle === undefined ? new Throttle({}, onSecurityEvent) : deps.throttle;
+  const ctx: Context = { deps, throttle, onSecurityEvent };
+  return async (req: Request, info: ClientInfo): Promise<Response> => {
+    const started = performance.now();
+    const time = new Date();
+    const state = deps.state();
+    deps.metrics?.started();
+    let handled: Outcome;
+    try {
+      handled = await handle(req, info, state, ctx);
+      await discardUnreadBody(req);
+    } catch (error) {
+      deps.metrics?.abandoned(); // the runtime answers 500 (onError); nothing is logged as sent
+      throw error;
+    }
+    const outcome = withoutBodyForHead(req, handled);
+    secureResponseHeaders(outcome.response.headers);
+    if (outcome.error) deps.onUpstreamError?.(`${req.method} ${pathOf(req)}: ${outcome.error}`);
+    const record = (bytes: number): AccessRecord => ({
+      remoteAddr: info.address,
+      user: outcome.user,
+      time,
+      method: req.method,
+      uri: pathOf(req),
+      protocol: info.protocol,
+      // 499 as nginx logs it: the client's connection was gone before its answer could be sent
+      // (under Bun, a request pipelined behind this one makes the server drop the connection).
+      status: outcome.logStatus ?? (req.signal.aborted ? 499 : outcome.response.status),
+      bytes,
+      referer: req.headers.get("referer"),
+      userAgent: req.headers.get("user-agent"),
+      durationMs: performance.now() - started,
+      route: outcome.route,
+      error: outcome.error,
+    });
+    return logWhenSent(outcome, (bytes) => {
+      const done = record(bytes);
+      state.accessLog.write(done);
+      deps.metrics?.finished(done, {
+        authFailure: outcome.authFailure,
+        cacheHit: outcome.cacheHit,
+        upstreamError: UPSTREAM_ERRORS[outcome.error ? done.status : 0],
+      });
+    });
+  };
+}
+
+const NONE: RouteMatch = { kind: "none" };
+
+/** Statuses promgate answers itself for a failed upstream, as metrics name them. */
+const UPSTREAM_ERRORS: Record<number, "timeout" | "refused" | undefined> = {
+  502: "refused",
+  504: "timeout",
+};
+
+/**
+ * Most bytes of request headers accepted (names, values and ": " + CRLF per field), as nginx's
+ * default `large_client_header_buffers 4 8k` allows about 32 KiB. Larger ones get 431 before any
+ * password is checked. (Deno's server itself refuses ~100 KiB or over 100 fields with 400; Bun
+ * refuses over 16 KiB with 431.)
+ */
+export const MAX_HEADER_BYTES = 32 * 1024;
+
+function headerBytes(entries: readonly [string, string][]): number {
+  let n = 0;
+  for (const [name, value] of entries) n += name.length + value.length + 4;
+  return n;
+}
+
+/**
+ * Methods never forwarded: TRACE (and IIS's TRACK) echo the request back, credentials and
+ * cookies included (cross-site tracing), and CONNECT asks for a tunnel, which promgate is not.
+ * nginx answers TRACE with 405; Bun's server hands CONNECT to the handler like any method.
+ */
+const REFUSED_METHODS = new Set(["TRACE", "TRACK", "CONNECT"]);
+
+/** The Allow header of that 405: the methods promgate forwards. */
+const ALLOWED_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
+
+/**
+ * Most bytes of an unread request body that are read and dropped before promgate sends an answer
+ * of its own (401, 403, 404, 405, …), and for how long at most. Answering over HTTP/2 while the
+ * body is still arriving made both runtimes reset the stream: curl reported "Stream error in the
+ * HTTP/2 framing layer" instead of the 401 or 403, in about half of 40 tries on Deno and on Bun.
+ * nginx discards an unread body the same way. A larger or slower body is cut off as before.
+ */
+const DISCARD_BYTES = 1024 * 1024;
+const DISCARD_MS = 2000;
+
+/** Reads and drops what is left of a request body nothing consumed (see DISCARD_BYTES). */
+async function discardUnreadBody(req: Request): Promise<void> {
+  // Not even looked at after an upgrade: the connection belongs to the WebSocket now.
+  if (isWebSocketUpgrade(req)) return;
+  const { body } = req;
+  if (!body || req.bodyUsed || body.locked) return; // none, or the proxy has it
+  // A client waiting for "100 Continue" has sent no body; reading it would ask for it.
+  if (/100-continue/i.test(req.headers.get("expect") ?? "")) return;
+  const reader = body.getReader();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<void>((resolve) => timer = setTimeout(resolve, DISCARD_MS));
+  // Bounded by DISCARD_MS even if a runtime never settles the read or the cancel.
+  await Promise.race([late, drain(reader)]);
+  clearTimeout(timer);
+  reader.cancel().catch(() => {});
+}
+
+/** Reads at most DISCARD_BYTES; errors mean the client went away: nothing left to discard. */
+async function drain(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
+  try {
+    for (let bytes = 0; bytes < DISCARD_BYTES;) {
+      const chunk = await reader.read();
+      if (chunk.done) return;
+      bytes += chunk.value.byteLength;
+    }
+  } catch { /* gone */ }
+}
+
+interface Context {
+  readonly deps: HandlerDeps;
+  readonly throttle: Throttle | null;
+  readonly onSecurityEvent: (line: string) => void;
+}
+
+async function handle(
+  req: Request,
+  info: ClientInfo,
+  state: HandlerState,
+  ctx: Context,
+): Promise<Outcome> {
+  // Before authentication, as nginx does for TRACE: the answer is the same for every path, so
+  // it tells an anonymous client nothing about the routes, and it costs no password check.
+  if (REFUSED_METHODS.has(req.method.toUpperCase())) {
+    const headers = { allow: ALLOWED_METHODS };
+    return { ...plain(405, "405 Method Not Allowed\n", headers), user: null, route: null };
+  }
+  // One snapshot of the headers serves the size check and the upstream request.
+  const headerEntries = [...req.headers];
+  if (headerBytes(headerEntries) > MAX_HEADER_BYTES) {
+    return { ...plain(431, "431 Request Header Fields Too Large\n"), user: null, route: null };
+  }
+  // An ambiguous target matches no route: like any unknown path it needs authentication (so
+  // anonymous clients learn nothing, not even that the target was refused), then gets 400.
+  const target = canonicalTarget(req.url, req.headers.get("host"));
+  const metricsConfig = state.config.metrics;
+  if (metricsConfig && target.ok && target.path === metricsConfig.path && ctx.deps.metrics) {
+    const login = metricsConfig.auth ? await authenticate(req, info, state, ctx, null) : null;
+    if (login && !login.ok) return login.outcome;
+    const others = await ctx.deps.otherMetrics?.() ?? [];
+    const response = metricsResponse(ctx.deps.metrics, others);
+    return { ...response, user: login?.user ?? null, route: null };
+  }
+  const match = target.ok ? matchRoute(state.config.routes, target.path) : NONE;
+  const route = match.kind === "none" ? null : match.route;
+  let user: string | null = null;
+  let cacheHit: boolean | undefined;
+  if (!route || route.auth) {
+    const login = await authenticate(req, info, state, ctx, route);
+    if (!login.ok) return login.outcome;
+    ({ user, cacheHit } = login);
+  }
+  if (!target.ok) {
+    ctx.onSecurityEvent(`refused a request from ${info.address} with 400: ${target.reason}`);
+    return { ...plain(400, "400 Bad Request\n"), user, route: null, cacheHit };
+  }
+  if (match.kind === "none") {
+    return { ...plain(404, "404 Not Found\n"), user, route: null, cacheHit };
+  }
+  // Decided on the path the upstream receives (lib/http/policy.ts says why).
+  const denial = authorize(
+    match.route.policy,
+    state.config.groups,
+    user,
+    req.method,
+    policyPath(state.config.routes, match),
+  );
+  if (denial) {
+    ctx.onSecurityEvent(`refused ${req.method} ${target.path} with 403: ${denial}`);
+    return { ...plain(403, "403 Forbidden\n"), user, route: match.route.path, cacheHit };
+  }
+  if (match.kind === "redirect") {
+    const headers = { location: match.location + target.search };
+    return { ...plain(301, "301 Moved Permanently\n", headers), user, route: route!.path };
+  }
+  const routeLabel = match.route.path;
+  const proxyRequest: ProxyRequest = {
+    request: req,
+    route: match.route,
+    upstreamPath: match.upstreamPath,
+    user,
+    forwarded: {
+      clientAddr: info.address,
+      // How the client reached promgate: the connection's scheme, never the request target's.
+      proto: state.config.tls ? "https" : "http",
+      host: target.host,
+    },
+    client: ctx.deps.client,
+    onBodyCut: (line) => {
+      ctx.deps.metrics?.upstreamCut(routeLabel);
+      ctx.deps.onUpstreamError?.(`${req.method} ${target.path}: ${line}`);
+    },
+    connection: info,
+    headerEntries,
+    search: target.search,
+    checkClientFirst: cacheHit === false,
+  };
+  const accept = ctx.deps.client.acceptWebSocket;
+  const result = isWebSocketUpgrade(req) && accept
+    ? await bridgeWebSocket({
+      ...upstreamTarget(proxyRequest),
+      request: req,
+      route: match.route,
+      accept,
+      connection: info,
+    })
+    : await proxy(proxyRequest);
+  return { ...result, user, route: routeLabel, cacheHit };
+}
+
+/**
+ * The upstream path a request is judged on: the one sent upstream, or for a redirect to the
+ * slash form, the one that request will be sent to.
+ */
+function policyPath(routes: readonly RouteConfig[], match: RouteMatch): string {
+  if (match.kind === "route") return match.upstreamPath;
+  if (match.kind === "redirect") {
+    const next = matchRoute(routes, match.location);
+    if (next.kind === "route") return next.upstreamPath;
+  }
+  return "/";
+}
+
+/** A logged-in user (null where no users are configured), or the refusal (401, 429). */
+type Login =
+  | { readonly ok: true; readonly user: string | null; readonly cacheHit?: boolean }
+  | { readonly ok: false; readonly outcome: Outcome };
+
+/** Checks the request's credentials (throttled per client and user; see lib/auth/throttle.ts). */
+async function authenticate(
+  req: Request,
+  info: ClientInfo,
+  state: HandlerState,
+  ctx: Context,
+  route: RouteConfig | null,
+): Promise<Login> {
+  const realm = state.config.auth?.realm ?? DEFAULTS.auth.realm;
+  const routePath = route?.path ?? null;
+  // Fail closed: a protected route with no users configured admits nobody.
+  if (!state.authenticator) {
+    return route
+      ? { ok: false, outcome: { ...challenge(realm), user: null, route: routePath } }
+      : { ok: true, user: null };
+  }
+  const { throttle } = ctx;
+  const client = info.address;
+  const result = await state.authenticator.check(
+    req.headers.get("authorization"),
+    throttle ? (name) => throttle.retryAfter(client, name) : undefined,
+  );
+  if (result.ok) {
+    if (!result.cached) throttle?.succeeded(client, result.user);
+    return { ok: true, user: result.user, cacheHit: result.cached };
+  }
+  const failed = { user: result.user, route: routePath, authFailure: result.reason };
+  if (result.reason === "throttled") {
+    const headers = { "retry-after": String(result.retryAfter ?? 1) };
+    return { ok: false, outcome: { ...plain(429, "429 Too Many Requests\n", headers), ...failed } };
+  }
+  if (result.reason === "unknown_user" || result.reason === "wrong_password") {
+    throttle?.failed(client, result.user);
+  }
+  return { ok: false, outcome: { ...challenge(realm), ...failed } };
+}
+
+function metricsResponse(metrics: Metrics, others: MetricsSnapshot[]) {
+  return plain(200, metrics.render(others), {
+    "content-type": "text/plain; version=0.0.4; charset=utf-8",
+    "cache-control": "no-store",
+  });
+}
+
+/** A response to HEAD carries no body (over HTTP/2 Deno's server resets the stream otherwise). */
+function withoutBodyForHead(req: Request, outcome: Outcome): Outcome {
+  const { response } = outcome;
+  if (req.method !== "HEAD" || response.body === null) return outcome;
+  response.body.cancel().catch(() => {});
+  const bodiless = new Response(null, { status: response.status, headers: response.headers });
+  return { ...outcome, response: bodiless, bytes: 0 };
+}
+
+/**
+ * The path and query for the access log, as the client sent them (before canonicalization). The
+ * runtime hands over a serialized absolute URL, so they are what follows its authority.
+ */
+function pathOf(req: Request): string {
+  const url = req.url;
+  const authority = url.indexOf("//");
+  const start = url.indexOf("/", authority < 0 ? 0 : authority + 2);
+  if (start < 0) return "/";
+  const hash = url.indexOf("#", start);
+  return hash < 0 ? url.slice(start) : url.slice(start, hash);
+}
+
+/**
+ * Calls `done` with the body bytes once the response has been sent (or the client went away), so
+ * the access log shows what was really delivered and how long it took, as nginx's does. A body of
+ * known size is left untouched: wrapping it in a stream would undo the proxy's coalescing.
+ */
+function logWhenSent(outcome: Outcome, done: (bytes: number) => void): Response {
+  const { response } = outcome;
+  if (outcome.bytes !== undefined || response.body === null) {
+    done(outcome.bytes ?? 0);
+    return response;
+  }
+  const reader = response.body.getReader();
+  let bytes = 0;
+  let logged = false;
+  const finish = () => {
+    if (!logged) {
+      logged = true;
+      done(bytes);
+    }
+  };
+  const counted = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const result = await reader.read();
+        if (result.done) {
+          finish();
+          controller.close();
+          return;
+        }
+        bytes += result.value.byteLength;
+        controller.enqueue(result.value);
+      } catch (error) {
+        finish();
+        controller.error(error);
+      }
+    },
+    cancel(reason) {
+      finish();
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+  return new Response(counted, {
+    status: response.status,
+    statusText: response.statusText,
+    headers: response.headers,
+  });
+}

@@ -1,0 +1,284 @@
+/**
+ * promgate's own metrics, in the Prometheus text exposition format (version 0.0.4), so the
+ * Prometheus it guards can scrape the guard. Everything is counted from the same record the access
+ * log writes, once per request, when its response has been sent; nothing here parses a request.
+ * Label values are the route as configured (never the raw path, so cardinality stays bounded by
+ * the config), the status code and the method (unknown methods folded into "other").
+ */
+import process from "node:process";
+import type { AccessRecord } from "./access_log.ts";
+
+/** Upper bounds (seconds) of the duration histogram: 5 ms (a cached login) to 2 min (a slow query). */
+export const DURATION_BUCKETS = [
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2.5,
+  5,
+  10,
+  30,
+  60,
+  120,
+];
+
+const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
+
+/** What a finished request adds beyond its access-log record. */
+export interface RequestFacts {
+  /** Why authentication failed, when it did. */
+  readonly authFailure?: string;
+  /** Whether a successful login was served from the credential cache. */
+  readonly cacheHit?: boolean;
+  /** "timeout", "refused" (any other failure before headers) or "cut" (mid-body). */
+  readonly upstreamError?: "timeout" | "refused" | "cut";
+}
+
+/** Whether the files promgate serves loaded (lib/service/reload_status.ts), for the reload gauges. */
+export interface ReloadState {
+  /** Whether the last load of every file succeeded. */
+  successful(): boolean;
+  /** When the last load left every file good (start-up counts), in seconds since the epoch. */
+  lastSuccessSeconds(): number;
+}
+
+/** Build facts shown in promgate_build_info. */
+export interface BuildInfo {
+  readonly version: string;
+  readonly runtime: string;
+  readonly commit: string;
+}
+
+class Counter {
+  readonly values = new Map<string, number>();
+  inc(labels: string, by = 1): void {
+    this.values.set(labels, (this.values.get(labels) ?? 0) + by);
+  }
+}
+
+interface Histogram {
+  buckets: number[];
+  sum: number;
+  count: number;
+}
+
+/**
+ * One thread's counts as plain data (it survives postMessage), so that whichever server thread
+ * answers a scrape can show the whole process: see {@link Metrics.render}.
+ */
+export interface MetricsSnapshot {
+  readonly requests: [string, number][];
+  readonly bytes: [string, number][];
+  readonly authFailures: [string, number][];
+  readonly upstreamErrors: [string, number][];
+  readonly cache: [string, number][];
+  readonly durations: [string, Histogram][];
+  readonly inFlight: number;
+}
+
+/** Adds `from`'s entries to `into`'s (counters and histograms alike). */
+function mergeInto<T>(into: Map<string, T>, from: [string, T][], add: (a: T, b: T) => T): void {
+  for (const [key, value] of from) {
+    const prior = into.get(key);
+    into.set(key, prior === undefined ? value : add(prior, value));
+  }
+}
+
+const addHistograms = (a: Histogram, b: Histogram): Histogram => ({
+  buckets: a.buckets.map((n, i) => n + b.buckets[i]),
+  sum: a.sum + b.sum,
+  count: a.count + b.count,
+});
+
+/** Counts requests; `render()` gives the exposition text. */
+export class Metrics {
+  readonly #requests = new Counter();
+  readonly #bytes = new Counter();
+  readonly #authFailures = new Counter();
+  readonly #upstreamErrors = new Counter();
+  readonly #cache = new Counter();
+  readonly #durations = new Map<string, Histogram>();
+  readonly #startedAt = Date.now() / 1000;
+  #inFlight = 0;
+
+  /**
+   * `reloads` is the process's reload record, the same object in every server thread's view
+   * (shared memory), so the reload gauges need no other thread's snapshot.
+   */
+  constructor(readonly build: BuildInfo, readonly reloads?: ReloadState) {}
+
+  /** A request began; call {@link finished} exactly once for it. */
+  started(): void {
+    this.#inFlight++;
+  }
+
+  /** A request failed inside promgate before it had a response (the runtime answers 500). */
+  abandoned(): void {
+    this.#inFlight--;
+  }
+
+  /** A request's response has been sent (or the client went away). */
+  finished(record: AccessRecord, facts: RequestFacts = {}): void {
+    this.#inFlight--;
+    const route = label("route", record.route ?? "none");
+    const method = label("method", METHODS.has(record.method) ? record.method : "other");
+    this.#requests.inc(`${route},${method},${label("code", String(record.status))}`);
+    this.#bytes.inc(route, record.bytes);
+    this.#observe(route, record.durationMs / 1000);
+    if (facts.authFailure) this.#authFailures.inc(label("reason", facts.authFailure));
+    if (facts.cacheHit !== undefined) {
+      this.#cache.inc(label("result", facts.cacheHit ? "hit" : "miss"));
+    }
+    if (facts.upstreamError) {
+      this.#upstreamErrors.inc(`${route},${label("kind", facts.upstreamError)}`);
+    }
+  }
+
+  /** A response already streaming was cut because its upstream stalled or broke off. */
+  upstreamCut(route: string): void {
+    this.#upstreamErrors.inc(`${label("route", route)},${label("kind", "cut")}`);
+  }
+
+  /** The two gauges Prometheus itself exports for its config, under promgate's name. */
+  #renderReloads(family: (name: string, type: string, help: string) => void, out: string[]) {
+    const reloads = this.reloads!;
+    family(
+      "promgate_config_last_reload_successful",
+      "gauge",
+      "Whether the last load of the config, htpasswd and certificate files succeeded (1), or one " +
+        "was refused and its previous version is still served (0).",
+    );
+    out.push(`promgate_config_last_reload_successful ${reloads.successful() ? 1 : 0}`);
+    family(
+      "promgate_config_last_reload_success_timestamp_seconds",
+      "gauge",
+      "When the files last all loaded successfully (start-up counts), since the Unix epoch.",
+    );
+    out.push(
+      `promgate_config_last_reload_success_timestamp_seconds ${reloads.lastSuccessSeconds()}`,
+    );
+  }
+
+  #observe(route: string, seconds: number): void {
+    let h = this.#durations.get(route);
+    if (!h) {
+      h = { buckets: DURATION_BUCKETS.map(() => 0), sum: 0, count: 0 };
+      this.#durations.set(route, h);
+    }
+    const i = DURATION_BUCKETS.findIndex((le) => seconds <= le);
+    if (i >= 0) h.buckets[i]++;
+    h.sum += seconds;
+    h.count++;
+  }
+
+  /** This thread's counts; see {@link MetricsSnapshot}. */
+  snapshot(): MetricsSnapshot {
+    return {
+      requests: [...this.#requests.values],
+      bytes: [...this.#bytes.values],
+      authFailures: [...this.#authFailures.values],
+      upstreamErrors: [...this.#upstreamErrors.values],
+      cache: [...this.#cache.values],
+      durations: [...this.#durations].map((
+        [route, h],
+      ) => [route, { ...h, buckets: [...h.buckets] }]),
+      inFlight: this.#inFlight,
+    };
+  }
+
+  /**
+   * The exposition text (Content-Type `text/plain; version=0.0.4`) of this thread's counts plus
+   * `others` (the other server threads' snapshots).
+   */
+  render(others: readonly MetricsSnapshot[] = []): string {
+    const sum = (a: number, b: number) => a + b;
+    const total = (pick: (s: MetricsSnapshot) => [string, number][]) => {
+      const c = new Counter();
+      for (const snap of [this.snapshot(), ...others]) mergeInto(c.values, pick(snap), sum);
+      return c;
+    };
+    const durations = new Map<string, Histogram>();
+    for (const snap of [this.snapshot(), ...others]) {
+      mergeInto(durations, snap.durations, addHistograms);
+    }
+    const inFlight = others.reduce((n, snap) => n + snap.inFlight, this.#inFlight);
+    const out: string[] = [];
+    const family = (name: string, type: string, help: string) =>
+      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    const counter = (name: string, help: string, c: Counter) => {
+      family(name, "counter", help);
+      for (const [labels, v] of c.values) out.push(`${name}{${labels}} ${v}`);
+    };
+    counter(
+      "promgate_requests_total",
+      "Requests answered, by route, method and status code.",
+      total((snap) => snap.requests),
+    );
+    family(
+      "promgate_request_duration_seconds",
+      "histogram",
+      "Time from receiving a request to sending its last body byte, by route.",
+    );
+    for (const [route, h] of durations) {
+      let cumulative = 0;
+      DURATION_BUCKETS.forEach((le, i) => {
+        cumulative += h.buckets[i];
+        out.push(`promgate_request_duration_seconds_bucket{${route},le="${le}"} ${cumulative}`);
+      });
+      out.push(`promgate_request_duration_seconds_bucket{${route},le="+Inf"} ${h.count}`);
+      out.push(`promgate_request_duration_seconds_sum{${route}} ${h.sum}`);
+      out.push(`promgate_request_duration_seconds_count{${route}} ${h.count}`);
+    }
+    counter(
+      "promgate_response_bytes_total",
+      "Response body bytes sent, by route.",
+      total((s) => s.bytes),
+    );
+    counter(
+      "promgate_auth_failures_total",
+      "Requests refused by authentication, by reason.",
+      total((snap) => snap.authFailures),
+    );
+    counter(
+      "promgate_auth_cache_total",
+      "Successful logins, by whether the credential cache answered (hit) or a hash was computed (miss).",
+      total((snap) => snap.cache),
+    );
+    counter(
+      "promgate_upstream_errors_total",
+      "Upstream failures promgate answered or cut itself, by route and kind.",
+      total((snap) => snap.upstreamErrors),
+    );
+    family("promgate_requests_in_flight", "gauge", "Requests being served now.");
+    out.push(`promgate_requests_in_flight ${inFlight}`);
+    family("promgate_build_info", "gauge", "Always 1; the labels say which promgate this is.");
+    const b = this.build;
+    out.push(
+      `promgate_build_info{${label("version", b.version)},${label("runtime", b.runtime)},` +
+        `${label("commit", b.commit)}} 1`,
+    );
+    if (this.reloads) this.#renderReloads(family, out);
+    family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+    out.push(`process_resident_memory_bytes ${process.memoryUsage.rss()}`);
+    family(
+      "process_start_time_seconds",
+      "gauge",
+      "Start time of the process since the Unix epoch.",
+    );
+    out.push(`process_start_time_seconds ${this.#startedAt}`);
+    return out.join("\n") + "\n";
+  }
+}
+
+/** `name="value"` with the value escaped as the text format requires. */
+function label(name: string, value: string): string {
+  // Route names, methods and codes never need escaping; skip the three replaces for them.
+  if (!NEEDS_ESCAPE.test(value)) return `${name}="${value}"`;
+  return `${name}="${value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`;
+}
+
+const NEEDS_ESCAPE = /[\\"\n]/;

@@ -1,0 +1,16 @@
+/** The web-standard pipeline: (Request, ClientInfo) -> Response. */
+export { NO_ACCESS_LOG, openAccessLog } from "./access_log.ts";
+export type { AccessLog, AccessRecord } from "./access_log.ts";
+export { createHandler } from "./handler.ts";
+export type { HandlerState } from "./handler.ts";
+export { Metrics } from "./metrics.ts";
+export type { MetricsSnapshot } from "./metrics.ts";
+export { policyWarnings } from "./policy.ts";
+export { plain } from "./responses.ts";
+export type {
+  AcceptWebSocket,
+  ClientInfo,
+  HttpHandler,
+  ServerSocket,
+  UpstreamFetch,
+} from "./types.ts";

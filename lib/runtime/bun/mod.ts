@@ -1,0 +1,2 @@
+/** The Bun adapter; loaded only by lib/runtime/current.ts, under Bun. */
+export { bunRuntime } from "./adapter.ts";

@@ -1,0 +1,2 @@
+/** The Deno adapter; loaded only by lib/runtime/current.ts, under Deno. */
+export { denoRuntime } from "./adapter.ts";
