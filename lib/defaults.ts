@@ -1,5 +1,5 @@
 /**
- * Every default of the config file, written once. The zod schema (lib/config/load.ts) applies them and
+ * Every default of the config file, written once. The zod schema (lib/config/schema.ts) applies them and
  * prints them in its descriptions (config.schema.json, docs/config.md); the code that needs one
  * without loading a config reads it here. This module imports nothing, so server threads may load
  * it without loading zod.

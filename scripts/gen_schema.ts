@@ -1,13 +1,13 @@
 /**
  * Writes config.schema.json, the JSON Schema of the config file, from the zod schema in
- * lib/config/load.ts (the single source of truth). Editors use it, through the "$schema" key, to
+ * lib/config/schema.ts (the single source of truth). Editors use it, through the "$schema" key, to
  * check a config and show each key's description. Run with: deno task schema
  * tests/config_test.ts fails when the committed file differs from what this generates.
  */
 import { writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import { configSchema } from "../lib/config/load.ts";
+import { configSchema } from "../lib/config/schema.ts";
 
 /** Absolute path of the generated file, at the repository root. */
 export const schemaFile: string = fileURLToPath(new URL("../config.schema.json", import.meta.url));

@@ -1,5 +1,5 @@
 /** Configs written out in code, for tests that drive the handler or the router without a file. */
-import type { Config, RouteConfig } from "../lib/config/load.ts";
+import type { Config, RouteConfig } from "../lib/config/types.ts";
 
 /** A route as loadConfig builds it (prefix = path without its trailing slash), with defaults. */
 export function routeConfig(

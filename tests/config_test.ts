@@ -1,5 +1,5 @@
 /**
- * Tests for lib/config/load.ts. Fixtures follow the Prometheus exporter-toolkit style: every
+ * Tests for lib/config/. Fixtures follow the Prometheus exporter-toolkit style: every
  * testdata/config/*.good.json must load, and every *.bad.json must fail with the message
  * fragments listed in BAD below (the table is checked against the directory both ways).
  */
@@ -7,7 +7,9 @@ import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { type Config, configSchema, loadConfig, parseConfig } from "../lib/config/load.ts";
+import { type Config } from "../lib/config/types.ts";
+import { configSchema } from "../lib/config/schema.ts";
+import { loadConfig, parseConfig } from "../lib/config/load.ts";
 import { InputError } from "../lib/errors.ts";
 import { generateSchema, schemaFile } from "../scripts/gen_schema.ts";
 

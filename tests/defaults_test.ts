@@ -4,7 +4,7 @@
  */
 import { assertEquals } from "./_assert.ts";
 import { DEFAULTS } from "../lib/defaults.ts";
-import { configSchema } from "../lib/config/load.ts";
+import { configSchema } from "../lib/config/schema.ts";
 
 const REPO = new URL("../", import.meta.url);
 

@@ -7,7 +7,7 @@ import { assert, assertEquals, assertRejects, assertStringIncludes } from "./_as
 import { basic, freePort, needs, run, startUpstream, type Upstream } from "./_util.ts";
 import type { AccessLog, AccessRecord } from "../lib/http/access_log.ts";
 import { Authenticator } from "../lib/auth/basic.ts";
-import type { RouteConfig } from "../lib/config/load.ts";
+import type { RouteConfig } from "../lib/config/types.ts";
 import { createHandler } from "../lib/http/handler.ts";
 import { acceptsGzip } from "../lib/http/body/encoding.ts";
 import { parseHtpasswd } from "../lib/auth/htpasswd.ts";

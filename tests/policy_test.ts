@@ -1,5 +1,5 @@
 /** Route access rules: allow lists with groups, and the Prometheus-aware read-only policy. */
-import type { RouteConfig } from "../lib/config/load.ts";
+import type { RouteConfig } from "../lib/config/types.ts";
 import { authorize, type Groups, policyWarnings, type RoutePolicy } from "../lib/http/policy.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import { configWith, routeConfig } from "./_config.ts";

@@ -3,7 +3,8 @@
  * mapped back into the client's URL space (the `/graph` → `/graph/` case of DESIGN.md fact 3).
  */
 import { assertEquals } from "./_assert.ts";
-import { parseConfig, type RouteConfig } from "../lib/config/load.ts";
+import { parseConfig } from "../lib/config/load.ts";
+import { type RouteConfig } from "../lib/config/types.ts";
 import { routeConfig } from "./_config.ts";
 import { matchRoute, rewriteLocation, type RouteMatch } from "../lib/http/routes.ts";
 

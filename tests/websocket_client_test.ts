@@ -5,11 +5,8 @@
  */
 import { assert, assertEquals } from "./_assert.ts";
 import { startUpstream } from "./_util.ts";
-import {
-  type OpenOptions,
-  openWebSocket,
-  UpstreamWebSocket,
-} from "../lib/http/websocket_client.ts";
+import { type OpenOptions, UpstreamWebSocket } from "../lib/http/websocket_frames.ts";
+import { openWebSocket } from "../lib/http/websocket_client.ts";
 
 const encoder = new TextEncoder();
 const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";

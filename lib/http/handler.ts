@@ -6,7 +6,6 @@
  * which routes exist; failed logins are throttled per client and per user (lib/auth/throttle.ts).
  */
 import { type AccessLog, type AccessRecord } from "./access_log.ts";
-import type { Authenticator } from "../auth/mod.ts";
 import type { Config, RouteConfig } from "../config/mod.ts";
 import type { ClientInfo } from "./types.ts";
 import { DEFAULTS } from "../defaults.ts";
@@ -17,9 +16,11 @@ import { challenge, plain } from "./responses.ts";
 import type { Metrics, MetricsSnapshot } from "./metrics.ts";
 import { authorize } from "./policy.ts";
 import { matchRoute, type RouteMatch } from "./routes.ts";
-import { Throttle } from "../auth/mod.ts";
+import { type Authenticator, Throttle } from "../auth/mod.ts";
 import { bridgeWebSocket, isWebSocketUpgrade } from "./websocket.ts";
 import { log } from "../log.ts";
+import { discardUnreadBody } from "./request_body.ts";
+import { logWhenSent } from "./sent.ts";
 
 /** The state a handler serves from; replaced as a whole on reload. */
 export interface HandlerState {
@@ -148,44 +149,6 @@ const REFUSED_METHODS = new Set(["TRACE", "TRACK", "CONNECT"]);
 
 /** The Allow header of that 405: the methods promgate forwards. */
 const ALLOWED_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
-
-/**
- * Most bytes of an unread request body that are read and dropped before promgate sends an answer
- * of its own (401, 403, 404, 405, …), and for how long at most. Answering over HTTP/2 while the
- * body is still arriving made both runtimes reset the stream: curl reported "Stream error in the
- * HTTP/2 framing layer" instead of the 401 or 403, in about half of 40 tries on Deno and on Bun.
- * nginx discards an unread body the same way. A larger or slower body is cut off as before.
- */
-const DISCARD_BYTES = 1024 * 1024;
-const DISCARD_MS = 2000;
-
-/** Reads and drops what is left of a request body nothing consumed (see DISCARD_BYTES). */
-async function discardUnreadBody(req: Request): Promise<void> {
-  // Not even looked at after an upgrade: the connection belongs to the WebSocket now.
-  if (isWebSocketUpgrade(req)) return;
-  const { body } = req;
-  if (!body || req.bodyUsed || body.locked) return; // none, or the proxy has it
-  // A client waiting for "100 Continue" has sent no body; reading it would ask for it.
-  if (/100-continue/i.test(req.headers.get("expect") ?? "")) return;
-  const reader = body.getReader();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<void>((resolve) => timer = setTimeout(resolve, DISCARD_MS));
-  // Bounded by DISCARD_MS even if a runtime never settles the read or the cancel.
-  await Promise.race([late, drain(reader)]);
-  clearTimeout(timer);
-  reader.cancel().catch(() => {});
-}
-
-/** Reads at most DISCARD_BYTES; errors mean the client went away: nothing left to discard. */
-async function drain(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
-  try {
-    for (let bytes = 0; bytes < DISCARD_BYTES;) {
-      const chunk = await reader.read();
-      if (chunk.done) return;
-      bytes += chunk.value.byteLength;
-    }
-  } catch { /* gone */ }
-}
 
 interface Context {
   readonly deps: HandlerDeps;
@@ -370,52 +333,4 @@ function pathOf(req: Request): string {
   if (start < 0) return "/";
   const hash = url.indexOf("#", start);
   return hash < 0 ? url.slice(start) : url.slice(start, hash);
-}
-
-/**
- * Calls `done` with the body bytes once the response has been sent (or the client went away), so
- * the access log shows what was really delivered and how long it took, as nginx's does. A body of
- * known size is left untouched: wrapping it in a stream would undo the proxy's coalescing.
- */
-function logWhenSent(outcome: Outcome, done: (bytes: number) => void): Response {
-  const { response } = outcome;
-  if (outcome.bytes !== undefined || response.body === null) {
-    done(outcome.bytes ?? 0);
-    return response;
-  }
-  const reader = response.body.getReader();
-  let bytes = 0;
-  let logged = false;
-  const finish = () => {
-    if (!logged) {
-      logged = true;
-      done(bytes);
-    }
-  };
-  const counted = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        const result = await reader.read();
-        if (result.done) {
-          finish();
-          controller.close();
-          return;
-        }
-        bytes += result.value.byteLength;
-        controller.enqueue(result.value);
-      } catch (error) {
-        finish();
-        controller.error(error);
-      }
-    },
-    cancel(reason) {
-      finish();
-      return reader.cancel(reason);
-    },
-  }, { highWaterMark: 0 });
-  return new Response(counted, {
-    status: response.status,
-    statusText: response.statusText,
-    headers: response.headers,
-  });
 }

@@ -4,9 +4,17 @@
  * and bodies the runtime's fetch already decoded get headers that match their bytes again.
  */
 import type { RouteConfig } from "../config/mod.ts";
-import { coalesceBody, type CoalesceLimits, DEFAULT_LIMITS, readWhole } from "./body/mod.ts";
-import { type ReadWatch, UpstreamDeadline } from "./body/mod.ts";
-import { type EncodingPlan, planEncoding, reencode } from "./body/mod.ts";
+import {
+  coalesceBody,
+  type CoalesceLimits,
+  DEFAULT_LIMITS,
+  type EncodingPlan,
+  planEncoding,
+  type ReadWatch,
+  readWhole,
+  reencode,
+  UpstreamDeadline,
+} from "./body/mod.ts";
 import { addForwarded, endToEndHeaders, endToEndList, type ForwardedFacts } from "./headers.ts";
 import { plain } from "./responses.ts";
 import { rewriteLocation } from "./routes.ts";

@@ -11,7 +11,8 @@ import type { RouteConfig } from "../config/mod.ts";
 import { type ProxyResult } from "./proxy.ts";
 import { plain } from "./responses.ts";
 import type { ClientInfo, ServerSocket } from "./types.ts";
-import { openWebSocket, type UpstreamWebSocket } from "./websocket_client.ts";
+import { openWebSocket } from "./websocket_client.ts";
+import { type UpstreamWebSocket } from "./websocket_frames.ts";
 import { errorText } from "../log.ts";
 
 /** Whether `req` asks to become a WebSocket (RFC 6455 §4.1). */

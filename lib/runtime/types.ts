@@ -9,8 +9,7 @@ import type {
   ServerSocket,
   UpstreamFetch,
 } from "../http/mod.ts";
-import type { ConnectionTable } from "../slow_clients/mod.ts";
-import type { SocketAccess } from "../slow_clients/mod.ts";
+import type { ConnectionTable, SocketAccess } from "../slow_clients/mod.ts";
 
 export type { ClientInfo, HttpHandler, ServerSocket };
 

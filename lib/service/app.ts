@@ -2,129 +2,42 @@
  * Wires a loaded config into a running server: users, authenticator, access log, handler; and
  * keeps it current: the htpasswd file and the certificate/key are re-read when they change on
  * disk, the whole config on request (SIGHUP). A new version that does not load is logged and
- * the last good one keeps serving; the reload gauges (lib/service/reload_status.ts) say so until a load
- * succeeds, and every load that succeeds prints the warnings about what it loaded
- * (lib/service/warnings.ts). Every request reads the state once, when it starts, so a reload never
+ * the last good one keeps serving; the reload gauges (reload_status.ts) say so until a load
+ * succeeds, and every load that succeeds prints the warnings about what it loaded (warnings.ts). Every request reads the state once, when it starts, so a reload never
  * changes the rules under a request in flight.
  * main.ts owns the process (arguments, signals, exit codes); this module owns the service.
  */
-import { type AccessLog, NO_ACCESS_LOG, openAccessLog } from "../http/mod.ts";
-import { enforceClientTimeouts } from "../slow_clients/mod.ts";
-import { Authenticator } from "../auth/mod.ts";
+import {
+  type ClientInfo,
+  createHandler,
+  type HandlerState,
+  type HttpHandler,
+  Metrics,
+  type MetricsSnapshot,
+  plain,
+} from "../http/mod.ts";
+import { ConnectionTable, enforceClientTimeouts, type Reaper } from "../slow_clients/mod.ts";
+import {
+  Authenticator,
+  createVerifier,
+  loadHtpasswd,
+  type PasswordVerifier,
+  Throttle,
+  type Users,
+} from "../auth/mod.ts";
 // Types only: the config module (zod, certificate generation) would cost each server thread
 // ~25 MB; the caller passes the loaders (see ConfigLoaders).
 import type { Config, TlsConfig } from "../config/mod.ts";
 import { type CheckedFile, fileModeWarnings, filesOf } from "./file_modes.ts";
 import { type FileWatcher, watchFiles } from "./file_watch.ts";
-import { createHandler, type HandlerState } from "../http/mod.ts";
-import { loadHtpasswd, type Users } from "../auth/mod.ts";
-import { createVerifier, type PasswordVerifier } from "../auth/mod.ts";
-import { fingerprintOf, oneLine, planReload, SwitchableAccessLog } from "./reload.ts";
-import { Metrics, type MetricsSnapshot } from "../http/mod.ts";
+import { oneLine, planReload, SwitchableAccessLog } from "./reload.ts";
 import { type ReloadSource, ReloadStatus } from "./reload_status.ts";
-import { plain } from "../http/mod.ts";
-import { ConnectionTable } from "../slow_clients/mod.ts";
-import type { Reaper } from "../slow_clients/mod.ts";
-import type { ClientInfo, HttpHandler } from "../http/mod.ts";
 import type { Runtime, Server } from "../runtime/mod.ts";
-import { Throttle, type ThrottleEvent } from "../auth/mod.ts";
 import { buildCommit, VERSION } from "../version.ts";
 import { configWarnings } from "./warnings.ts";
 import { errorText } from "../log.ts";
-
-/** A running promgate. */
-export interface App {
-  /** The server accepting new connections (replaced when a new certificate is served). */
-  readonly server: Server;
-  /** The base URL it serves, e.g. "https://127.0.0.1:12321". */
-  readonly url: string;
-  /** The config being served to new requests (after reloads, with what needs a restart kept). */
-  readonly config: Config;
-  /**
-   * Loads the config file again, with the htpasswd and certificate files it names, and serves
-   * it to new requests (SIGHUP). Never throws: problems are logged and the old config stays.
-   */
-  reload(): Promise<void>;
-  /**
-   * Stops accepting, lets in-flight requests finish for up to `graceMs` (default: the config's
-   * shutdownGraceSeconds), then closes logs. Requests still running then are the caller's to cut
-   * (main.ts exits).
-   */
-  shutdown(graceMs?: number): Promise<void>;
-  /** This thread's request counts, for a scrape answered by another server thread. */
-  metricsSnapshot(): MetricsSnapshot;
-}
-
-/** The base URL of a server on `hostname`:`port`, e.g. "https://127.0.0.1:12321". */
-export function baseUrl(hostname: string, port: number, tls: boolean): string {
-  const host = hostname.includes(":") ? `[${hostname}]` : hostname;
-  return `${tls ? "https" : "http"}://${host}:${port}`;
-}
-
-/** Where promgate's own messages (not access-log lines) go. */
-export type Logger = (line: string) => void;
-
-/** How one server thread shares state with the others (lib/service/start.ts); absent when alone. */
-export interface ThreadLink {
-  /** Tells the other threads about a login this thread's throttle recorded. */
-  publishThrottle(event: ThrottleEvent): void;
-  /** Registers the receiver of the other threads' throttle records. */
-  onThrottle(apply: (event: ThrottleEvent) => void): void;
-  /** The other threads' metrics, for a scrape answered here. */
-  otherMetrics(): Promise<MetricsSnapshot[]>;
-  /** The credential cache's secret, the same in every thread. */
-  readonly cacheSecret: string;
-  /** Tells the other threads about a credential this thread verified. */
-  publishLogin(key: string, encoded: string): void;
-  /** Registers the receiver of the other threads' verified credentials. */
-  onLogin(remember: (key: string, encoded: string) => void): void;
-  /**
-   * Whether this thread watches the htpasswd and certificate files. One thread does, and tells
-   * the others what changed, so that all switch within milliseconds of each other instead of
-   * up to a polling interval apart.
-   */
-  readonly watchesFiles: boolean;
-  /** Tells the other threads which watched files changed. */
-  publishFilesChanged(changed: string[]): void;
-  /** Registers the receiver of the watching thread's file changes. */
-  onFilesChanged(reload: (changed: string[]) => void): void;
-}
-
-/** How the app runs: alone (the defaults) or as one of several server threads. */
-export interface AppOptions {
-  /** How often watched files are polled; default lib/service/file_watch.ts's DEFAULT_POLL_MS. */
-  readonly pollMs?: number;
-  /** Share the configured port with other server threads (its number must be resolved). */
-  readonly sharedPort?: boolean;
-  /**
-   * Where messages about the shared state go (reloads, certificates, throttled clients), which
-   * every server thread would otherwise print once each; default: the app's logger.
-   */
-  readonly notice?: Logger;
-  readonly link?: ThreadLink;
-  /** Checks passwords; default: a verifier of this thread's own (closed on shutdown). */
-  readonly verifier?: PasswordVerifier;
-  /**
-   * Where requests are recorded for the client timeouts, shared with the other server threads;
-   * whoever passes it enforces the timeouts. Default: a table of the app's own, and the app
-   * enforces them.
-   */
-  readonly connections?: ConnectionTable;
-  /**
-   * Where this thread records whether its reloads succeed, in a record shared with the other
-   * server threads so that every scrape shows the whole process; default: a record of its own.
-   */
-  readonly reloadStatus?: ReloadStatus;
-}
-
-/**
- * How the app reads its config and certificate again (reloads): lib/config/load.ts's functions in the
- * main thread; in a server thread, the main thread does it (so all threads serve the same).
- */
-export interface ConfigLoaders {
-  loadConfig(file: string): Promise<Config>;
-  readTlsFiles(certFile: string, keyFile: string): Promise<TlsConfig>;
-}
+import type { App, AppOptions, ConfigLoaders, Logger } from "./types.ts";
+import { baseUrl, openLog, replaceCertificate, usersFor } from "./loading.ts";
 
 /** Loads the users and starts serving `config`. Throws InputError for a bad htpasswd file. */
 export async function startApp(
@@ -139,18 +52,6 @@ export async function startApp(
   const live = new LiveApp(config, users, runtime, verifier, log, { ...options, loaders });
   await live.start(options.pollMs);
   return live;
-}
-
-/** The users `config` needs, or null when no route requires authentication. */
-async function usersFor(config: Config): Promise<Users | null> {
-  const needsAuth = config.routes.some((r) => r.auth);
-  return needsAuth && config.auth ? await loadHtpasswd(config.auth.htpasswdFile) : null;
-}
-
-function openLog(config: Config): AccessLog {
-  return config.accessLog
-    ? openAccessLog(config.accessLog.format, config.accessLog.path)
-    : NO_ACCESS_LOG;
 }
 
 class LiveApp implements App {
@@ -463,33 +364,11 @@ class LiveApp implements App {
     return served;
   }
 
-  /**
-   * Starts a server with `tls` next to the current one, then shuts the old one down; its
-   * requests (and keep-alive connections' last requests) finish on it. Connections the kernel
-   * had queued on the old listener but promgate had not yet accepted when it closes are reset
-   * (a property of SO_REUSEPORT; Linux >= 5.14 can migrate them with net.ipv4.tcp_migrate_req).
-   */
+  /** Serves `tls` from a new server (see {@link replaceCertificate}); false when it cannot. */
   async #serveCertificate(tls: TlsConfig): Promise<boolean> {
-    const old = this.server;
-    let fresh: Server;
-    try {
-      fresh = await old.replaceTls({ cert: tls.cert, key: tls.key });
-    } catch (error) {
-      this.#notice(`reload: kept the previous certificate: ${oneLine(error)}`);
-      return false;
-    }
-    this.#server = fresh;
-    const draining = old.shutdown().catch((error) => {
-      this.#notice(`reload: closing the previous listener: ${oneLine(error)}`);
+    return await replaceCertificate(this.server, tls, this.#notice, this.#draining, (fresh) => {
+      this.#server = fresh;
     });
-    this.#draining.add(draining);
-    draining.finally(() => this.#draining.delete(draining));
-    const source = tls.certFile ?? "a self-signed certificate";
-    this.#notice(
-      `reload: certificate ${source}: serving it to new connections ` +
-        `(SHA-256 fingerprint ${tls.selfSigned?.fingerprint ?? fingerprintOf(tls.cert)})`,
-    );
-    return true;
   }
 
   #newAuthenticator(users: Users): Authenticator {

@@ -25,15 +25,13 @@
  * Only the first thread prints messages about the shared state (reloads, certificates,
  * throttled clients).
  */
-import { baseUrl, startApp } from "./app.ts";
-import { enforceClientTimeouts } from "../slow_clients/mod.ts";
-import { newCacheSecret } from "../auth/mod.ts";
+import { baseUrl } from "./loading.ts";
+import { startApp } from "./app.ts";
+import { ConnectionTable, enforceClientTimeouts, type Reaper } from "../slow_clients/mod.ts";
+import { createVerifier, newCacheSecret, type PasswordVerifier } from "../auth/mod.ts";
 import { type Config, loadConfig, readTlsFiles } from "../config/mod.ts";
 import { InputError } from "../errors.ts";
 import type { MetricsSnapshot } from "../http/mod.ts";
-import { createVerifier, type PasswordVerifier } from "../auth/mod.ts";
-import { ConnectionTable } from "../slow_clients/mod.ts";
-import type { Reaper } from "../slow_clients/mod.ts";
 import { ReloadStatus } from "./reload_status.ts";
 import type { Runtime } from "../runtime/mod.ts";
 import { type FromThread, type ToThread, toWire } from "./threads/mod.ts";

@@ -3,7 +3,7 @@
  * port: the reaper of lib/slow_clients/sweep.ts with the runtime's socket access, and the messages
  * an operator needs about them.
  */
-// Types only: server threads load this module, and lib/config/load.ts (zod) costs each ~25 MB.
+// Types only: server threads load this module, and lib/config/ (zod) costs each ~25 MB.
 import type { Config } from "../config/mod.ts";
 import type { ConnectionTable } from "./connection_table.ts";
 import { type ClientTimeouts, type Reaper, startReaper } from "./sweep.ts";

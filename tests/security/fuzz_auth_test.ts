@@ -10,7 +10,7 @@ import { assert, assertEquals } from "../_assert.ts";
 import { basic, needs, startUpstream } from "../_util.ts";
 import type { AccessLog, AccessRecord } from "../../lib/http/access_log.ts";
 import { Authenticator } from "../../lib/auth/basic.ts";
-import type { RouteConfig } from "../../lib/config/load.ts";
+import type { RouteConfig } from "../../lib/config/types.ts";
 import { createHandler, MAX_HEADER_BYTES } from "../../lib/http/handler.ts";
 import { parseHtpasswd } from "../../lib/auth/htpasswd.ts";
 import { createVerifier } from "../../lib/auth/password/verifier.ts";

@@ -4,7 +4,7 @@
  */
 import { routeConfig } from "../_config.ts";
 import { assert, assertEquals } from "../_assert.ts";
-import type { RouteConfig } from "../../lib/config/load.ts";
+import type { RouteConfig } from "../../lib/config/types.ts";
 import {
   canonicalPath,
   canonicalTarget,

@@ -5,8 +5,7 @@
  */
 import type { Config, TlsConfig } from "../../config/mod.ts";
 import type { MetricsSnapshot } from "../../http/mod.ts";
-import type { PasswordHash } from "../../auth/mod.ts";
-import type { ThrottleEvent } from "../../auth/mod.ts";
+import type { PasswordHash, ThrottleEvent } from "../../auth/mod.ts";
 
 /** A config as postMessage can carry it: URLs as strings. */
 export type WireConfig = Omit<Config, "routes"> & {

@@ -2,7 +2,8 @@
  * One server thread (see lib/service/start.ts): runs the whole app on its own listener on the shared
  * port, with the config the main thread loaded, and answers the main thread's messages.
  */
-import { type App, startApp, type ThreadLink } from "../app.ts";
+import { type App, type ThreadLink } from "../types.ts";
+import { startApp } from "../app.ts";
 import type { Config, TlsConfig } from "../../config/mod.ts";
 import { InputError } from "../../errors.ts";
 import type { MetricsSnapshot } from "../../http/mod.ts";
@@ -11,8 +12,7 @@ import { ConnectionTable } from "../../slow_clients/mod.ts";
 import { currentRuntime } from "../../runtime/mod.ts";
 import { ReloadStatus } from "../reload_status.ts";
 import { type FromThread, fromWire, type ToThread } from "./messages.ts";
-import { errorText } from "../../log.ts";
-import { log } from "../../log.ts";
+import { errorText, log } from "../../log.ts";
 
 interface ThreadScope {
   onmessage: ((event: MessageEvent<ToThread>) => void) | null;
@@ -55,7 +55,7 @@ const verifier: PasswordVerifier = {
   },
 };
 
-/** The main thread reads changed certificate files, with lib/config/load.ts's checks. */
+/** The main thread reads changed certificate files, with lib/config/files.ts's checks. */
 function readTlsFiles(certFile: string, keyFile: string): Promise<TlsConfig> {
   return new Promise((resolve, reject) => {
     const id = nextId++;

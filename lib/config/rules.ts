@@ -1,0 +1,191 @@
+/**
+ * The config's rules: one check per field, each returning a complete message (value, what is
+ * wrong, how to fix) or null, and the rules that involve more than one field.
+ */
+import { z } from "zod";
+
+// ---------------------------------------------------------------------------------------------
+// Field rules. Each returns a complete message (value, what is wrong, how to fix) or null.
+
+export const show = (v: unknown): string => {
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+};
+
+export function hostnameProblem(h: string): string | null {
+  if (h.startsWith("[")) {
+    return `${show(h)}: write IPv6 addresses without brackets, e.g. "::1" or "::".`;
+  }
+  if (/^[^:]+:\d+$/.test(h)) return `${show(h)} includes a port; put the port in listen.port.`;
+  if (!/^[A-Za-z0-9.:%_-]+$/.test(h)) {
+    return `${show(h)} is not a hostname or IP address. ` +
+      `Use e.g. "0.0.0.0" (all IPv4 addresses), "::" or "127.0.0.1".`;
+  }
+  return null;
+}
+
+export function realmProblem(realm: string): string | null {
+  const bad = [...realm].find((c) => c === '"' || c === "\\" || c < " " || c > "~");
+  if (bad === undefined) return null;
+  const name = bad === '"'
+    ? 'a double quote (")'
+    : bad === "\\"
+    ? "a backslash (\\)"
+    : bad < " "
+    ? "a control character"
+    : show(bad);
+  return `${show(realm)} contains ${name}. The realm is sent in the WWW-Authenticate header: ` +
+    `use printable ASCII without " or \\.`;
+}
+
+/** Characters a request path can hold unencoded (RFC 3986 pchar, plus "/"). */
+const PATH_CHARS = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/]*$/;
+
+export function routePathProblem(p: string): string | null {
+  const v = show(p);
+  if (!p.startsWith("/")) return `${v} must start with "/", e.g. "/prometheus/".`;
+  if (p.includes("?")) return `${v} contains "?": routes match the path only, never the query.`;
+  if (p.includes("#")) return `${v} contains "#": fragments are never sent to the server.`;
+  if (p.includes("%")) {
+    return `${v} contains "%": percent-encoded routes are not supported; use plain characters.`;
+  }
+  if (p.includes("\\")) return `${v} contains "\\": use "/" to separate segments.`;
+  if (!PATH_CHARS.test(p)) {
+    const bad = [...p].find((c) => !PATH_CHARS.test(c));
+    return `${v} contains ${show(bad)}, which requests only send percent-encoded; ` +
+      `use letters, digits and - . _ ~ ! $ & ' ( ) * + , ; = : @ only.`;
+  }
+  if (p.includes("//")) return `${v} contains "//" (an empty segment); use single slashes.`;
+  if (p.split("/").some((s) => s === "." || s === "..")) {
+    return `${v} has a "." or ".." segment, which clients remove before sending; ` +
+      "write the path without it.";
+  }
+  return null;
+}
+
+const UPSTREAM_FIX = `Set it to the service's address, e.g. "http://localhost:9090/".`;
+
+export function upstreamProblem(u: string): string | null {
+  // Messages go to logs: never echo a password written into the URL.
+  const v = show(u.replace(/^([^/]*\/\/)[^/]*@/, "$1***@"));
+  if (/[\s\\]/.test(u)) return `${v} contains whitespace or "\\". ${UPSTREAM_FIX}`;
+  // Checked on the raw text: the URL parser also accepts "http:host" and lower-cases schemes.
+  if (!/^https?:\/\//i.test(u)) return `${v} is not an http:// or https:// URL. ${UPSTREAM_FIX}`;
+  if (!URL.canParse(u)) return `${v} is not a valid URL. ${UPSTREAM_FIX}`;
+  const authority = u.slice(u.indexOf("//") + 2).split("/")[0];
+  if (authority.includes("@")) {
+    return `${v} contains a user name or password; remove the "user:password@" part ` +
+      `(set "forwardAuthorization": true to pass the client's credentials instead).`;
+  }
+  if (u.includes("?") || u.includes("#")) {
+    return `${v} has a query or fragment; an upstream is only scheme, host, port and path.`;
+  }
+  return null;
+}
+
+/** Wraps a string rule as a zod refinement; empty strings are left to .min(1)'s message. */
+export const rule = (check: (s: string) => string | null) => (s: string, ctx: z.RefinementCtx) => {
+  const problem = s === "" ? null : check(s);
+  if (problem) ctx.addIssue({ code: "custom", message: problem });
+};
+
+interface PathIssue {
+  code: "custom";
+  path: (string | number)[];
+  message: string;
+  params: { crossField: true };
+}
+
+/**
+ * Rules across fields: auth must exist when a route needs it, and no two routes may share a
+ * prefix. Written defensively against unvalidated input so that parseConfig can report these
+ * alongside zod's own issues (zod skips refinements on objects that already failed).
+ */
+export function crossFieldIssues(raw: unknown): PathIssue[] {
+  if (!isRecord(raw) || !Array.isArray(raw.routes)) return [];
+  const routes = raw.routes.map((r) => (isRecord(r) ? r : {}));
+  const issues: PathIssue[] = [];
+  const add = (path: (string | number)[], message: string) =>
+    issues.push({ code: "custom", path, message, params: { crossField: true } });
+  const needsAuth = routes.findIndex((r) => r.auth !== false);
+  if (raw.auth === undefined && needsAuth >= 0) {
+    add(
+      ["auth"],
+      `missing, but routes[${needsAuth}] (${show(routes[needsAuth].path)}) requires it ` +
+        `(routes require auth unless they say "auth": false). ` +
+        `Add "auth": { "htpasswdFile": ".htpasswd" }.`,
+    );
+  }
+  if (isRecord(raw.tls)) tlsIssues(raw.tls, add);
+  routes.forEach((r, i) => policyIssues(r, i, isRecord(raw.groups) ? raw.groups : {}, add));
+  const seen = new Map<string, number>();
+  routes.forEach((r, i) => {
+    if (typeof r.path !== "string") return;
+    const prefix = r.path.replace(/\/$/, "");
+    const first = seen.get(prefix);
+    if (first === undefined) return void seen.set(prefix, i);
+    add(
+      ["routes", i, "path"],
+      `${show(r.path)} duplicates routes[${first}].path ${show(routes[first].path)} ` +
+        `(a trailing "/" makes no difference). Remove or change one of them.`,
+    );
+  });
+  return issues;
+}
+
+/** allow/admins name known groups, and only make sense where they can apply. */
+function policyIssues(
+  r: Record<string, unknown>,
+  i: number,
+  groups: Record<string, unknown>,
+  add: (path: (string | number)[], message: string) => void,
+): void {
+  for (const key of ["allow", "admins"]) {
+    const names = Array.isArray(r[key]) ? r[key] : [];
+    names.forEach((name, j) => {
+      if (typeof name === "string" && name.startsWith("@") && !(name.slice(1) in groups)) {
+        add(
+          ["routes", i, key, j],
+          `${show(name)} names no group. Define it in "groups", e.g. ` +
+            `"groups": { ${show(name.slice(1))}: ["alice"] }.`,
+        );
+      }
+    });
+  }
+  if (r.auth === false) {
+    for (
+      const key of ["allow", "forwardUser"].filter((k) => r[k] !== undefined && r[k] !== false)
+    ) {
+      add(["routes", i, key], 'needs a logged-in user, but the route has "auth": false.');
+    }
+  }
+  if (Array.isArray(r.admins) && r.admins.length > 0 && r.readOnly !== true) {
+    add(["routes", i, "admins"], 'only applies with "readOnly": true. Remove it or add that.');
+  }
+}
+
+/** tls takes either a certificate from files or a generated one, never a mix. */
+function tlsIssues(
+  tls: Record<string, unknown>,
+  add: (path: (string | number)[], message: string) => void,
+): void {
+  if (tls.selfSigned === true) {
+    for (const key of ["certFile", "keyFile"].filter((k) => k in tls)) {
+      add(["tls", key], `conflicts with "selfSigned": true. Use files or a generated certificate.`);
+    }
+    return;
+  }
+  if ("hostnames" in tls) {
+    add(["tls", "hostnames"], 'only applies with "selfSigned": true. Remove it or add that.');
+  }
+  for (const key of ["certFile", "keyFile"].filter((k) => !(k in tls))) {
+    add(
+      ["tls", key],
+      `missing. Name the PEM ${key === "certFile" ? "certificate" : "key"} file, ` +
+        'or set "selfSigned": true for a certificate generated at start-up.',
+    );
+  }
+}
+
+export const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);

@@ -1,0 +1,118 @@
+/** The typed config promgate runs with: what lib/config/load.ts resolves a config file into. */
+
+/**
+ * HTTPS settings: the PEM text to serve, read from absolute file paths at load, or generated in
+ * memory when the config asks for a self-signed certificate (then the file paths are null).
+ */
+export interface TlsConfig {
+  certFile: string | null;
+  keyFile: string | null;
+  cert: string;
+  key: string;
+  /** Set for `"selfSigned": true`: the names it covers and its SHA-256 fingerprint. */
+  selfSigned: { hostnames: string[]; fingerprint: string } | null;
+}
+
+/** Basic auth settings; htpasswdFile is absolute (its contents are parsed by lib/auth/htpasswd.ts). */
+export interface AuthConfig {
+  realm: string;
+  htpasswdFile: string;
+  /** Failed-login throttling (lib/auth/throttle.ts); null when turned off. */
+  throttle: ThrottleConfig | null;
+}
+
+/** A route's access rules, resolved from the config. */
+export interface RoutePolicy {
+  /** Users and "@group"s that may use the route at all; null: every authenticated user. */
+  readonly allow: readonly string[] | null;
+  /** Refuse changes to the upstream (lib/http/policy.ts) to everyone but `admins`. */
+  readonly readOnly: boolean;
+  /** Users and "@group"s exempt from `readOnly`. */
+  readonly admins: readonly string[];
+}
+
+/** Group name → members, from the config's `groups`. */
+export type Groups = ReadonlyMap<string, ReadonlySet<string>>;
+
+/** Failed-login throttling settings, defaults applied (meanings: lib/auth/throttle.ts). */
+export interface ThrottleConfig {
+  clientFailures: number;
+  userFailures: number;
+  clientUsers: number;
+  baseDelaySeconds: number;
+  maxDelaySeconds: number;
+  forgetAfterSeconds: number;
+  knownAddressDays: number;
+}
+
+/** One route, resolved. See docs/config.md for the matching rules. */
+export interface RouteConfig {
+  /** As written, e.g. "/prometheus/", "/healthz" or "/". */
+  path: string;
+  /** path without a trailing "/" ("" for "/"): the segment-boundary match prefix. */
+  prefix: string;
+  upstream: URL;
+  /**
+   * true when the upstream string has a path (even just "/"): the matched prefix is replaced by
+   * the upstream path, like nginx proxy_pass with a URI. false for a bare origin: the request path
+   * is passed unchanged, like proxy_pass without a URI.
+   */
+  stripPrefix: boolean;
+  auth: boolean;
+  timeoutMs: number;
+  forwardAuthorization: boolean;
+  /** Who may use the route and what a read-only route refuses (lib/http/policy.ts). */
+  policy: RoutePolicy;
+  /** The header that tells the upstream the authenticated user, or null for none. */
+  forwardUser: string | null;
+}
+
+/** promgate's own metrics endpoint (lib/http/metrics.ts). */
+export interface MetricsConfig {
+  /** The request path it answers on, e.g. "/metrics". */
+  path: string;
+  /** Whether it requires basic auth like a protected route. */
+  auth: boolean;
+}
+
+/** Access log settings; path is "-" (stdout) or absolute. */
+export interface AccessLogConfig {
+  format: "combined" | "json";
+  path: string;
+}
+
+/** A loaded, validated config with every default applied and every path absolute. */
+export interface Config {
+  /** Absolute path of the config file. */
+  file: string;
+  /**
+   * Where to accept connections, and the client timeouts (seconds; optional so that configs
+   * written out in code need not name them: absent means the defaults).
+   */
+  listen: {
+    hostname: string;
+    port: number;
+    headerTimeoutSeconds?: number;
+    idleTimeoutSeconds?: number;
+  };
+  tls: TlsConfig | null;
+  auth: AuthConfig | null;
+  /** Sorted longest prefix first, so the first route that matches is the right one. */
+  routes: RouteConfig[];
+  accessLog: AccessLogConfig | null;
+  /**
+   * How long SIGTERM/SIGINT wait for in-flight requests before closing them (0-3600). Always set
+   * by loadConfig; optional so that configs written out in code (tests) need not name it.
+   */
+  shutdownGraceSeconds: number;
+  /**
+   * Server threads (1-64), each with its own listener on the same port (SO_REUSEPORT), so that
+   * every core serves requests; "auto" in the file resolves to the cores available. Optional so
+   * that configs written out in code (tests) need not name it: absent means 1.
+   */
+  workers?: number;
+  /** Group name -> user names, for routes' `allow` and `admins` ("@group"). */
+  groups: Groups;
+  /** promgate's own metrics endpoint, or null when off. */
+  metrics: MetricsConfig | null;
+}

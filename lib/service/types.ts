@@ -1,0 +1,96 @@
+/** What a running promgate offers, and what starting one takes (app.ts). */
+import type { MetricsSnapshot } from "../http/mod.ts";
+import type { ConnectionTable } from "../slow_clients/mod.ts";
+import type { PasswordVerifier, ThrottleEvent } from "../auth/mod.ts";
+// Types only: the config module (zod, certificate generation) would cost each server thread
+// ~25 MB.
+import type { Config, TlsConfig } from "../config/mod.ts";
+import type { ReloadStatus } from "./reload_status.ts";
+import type { Server } from "../runtime/mod.ts";
+
+/** A running promgate. */
+export interface App {
+  /** The server accepting new connections (replaced when a new certificate is served). */
+  readonly server: Server;
+  /** The base URL it serves, e.g. "https://127.0.0.1:12321". */
+  readonly url: string;
+  /** The config being served to new requests (after reloads, with what needs a restart kept). */
+  readonly config: Config;
+  /**
+   * Loads the config file again, with the htpasswd and certificate files it names, and serves
+   * it to new requests (SIGHUP). Never throws: problems are logged and the old config stays.
+   */
+  reload(): Promise<void>;
+  /**
+   * Stops accepting, lets in-flight requests finish for up to `graceMs` (default: the config's
+   * shutdownGraceSeconds), then closes logs. Requests still running then are the caller's to cut
+   * (main.ts exits).
+   */
+  shutdown(graceMs?: number): Promise<void>;
+  /** This thread's request counts, for a scrape answered by another server thread. */
+  metricsSnapshot(): MetricsSnapshot;
+}
+/** Where promgate's own messages (not access-log lines) go. */
+export type Logger = (line: string) => void;
+
+/** How one server thread shares state with the others (lib/service/start.ts); absent when alone. */
+export interface ThreadLink {
+  /** Tells the other threads about a login this thread's throttle recorded. */
+  publishThrottle(event: ThrottleEvent): void;
+  /** Registers the receiver of the other threads' throttle records. */
+  onThrottle(apply: (event: ThrottleEvent) => void): void;
+  /** The other threads' metrics, for a scrape answered here. */
+  otherMetrics(): Promise<MetricsSnapshot[]>;
+  /** The credential cache's secret, the same in every thread. */
+  readonly cacheSecret: string;
+  /** Tells the other threads about a credential this thread verified. */
+  publishLogin(key: string, encoded: string): void;
+  /** Registers the receiver of the other threads' verified credentials. */
+  onLogin(remember: (key: string, encoded: string) => void): void;
+  /**
+   * Whether this thread watches the htpasswd and certificate files. One thread does, and tells
+   * the others what changed, so that all switch within milliseconds of each other instead of
+   * up to a polling interval apart.
+   */
+  readonly watchesFiles: boolean;
+  /** Tells the other threads which watched files changed. */
+  publishFilesChanged(changed: string[]): void;
+  /** Registers the receiver of the watching thread's file changes. */
+  onFilesChanged(reload: (changed: string[]) => void): void;
+}
+
+/** How the app runs: alone (the defaults) or as one of several server threads. */
+export interface AppOptions {
+  /** How often watched files are polled; default lib/service/file_watch.ts's DEFAULT_POLL_MS. */
+  readonly pollMs?: number;
+  /** Share the configured port with other server threads (its number must be resolved). */
+  readonly sharedPort?: boolean;
+  /**
+   * Where messages about the shared state go (reloads, certificates, throttled clients), which
+   * every server thread would otherwise print once each; default: the app's logger.
+   */
+  readonly notice?: Logger;
+  readonly link?: ThreadLink;
+  /** Checks passwords; default: a verifier of this thread's own (closed on shutdown). */
+  readonly verifier?: PasswordVerifier;
+  /**
+   * Where requests are recorded for the client timeouts, shared with the other server threads;
+   * whoever passes it enforces the timeouts. Default: a table of the app's own, and the app
+   * enforces them.
+   */
+  readonly connections?: ConnectionTable;
+  /**
+   * Where this thread records whether its reloads succeed, in a record shared with the other
+   * server threads so that every scrape shows the whole process; default: a record of its own.
+   */
+  readonly reloadStatus?: ReloadStatus;
+}
+
+/**
+ * How the app reads its config and certificate again (reloads): lib/config/load.ts's functions in the
+ * main thread; in a server thread, the main thread does it (so all threads serve the same).
+ */
+export interface ConfigLoaders {
+  loadConfig(file: string): Promise<Config>;
+  readTlsFiles(certFile: string, keyFile: string): Promise<TlsConfig>;
+}
