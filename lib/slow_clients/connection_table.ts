@@ -2,7 +2,7 @@
  * What the server threads know about their connections, for the reaper (lib/slow_clients/sweep.ts):
  * per client port, how many requests are in flight and when the last one started and ended.
  *
- * Neither Deno.serve nor Bun.serve tells a program about connections, only about requests, and
+ * Neither Deno's nor Bun's server (`serve`) tells a program about connections, only about requests, and
  * each request's peer port identifies its connection among the open sockets the reaper lists.
  * The table lives in a SharedArrayBuffer so that every server thread writes to the one table the
  * reaper in the main thread reads: any thread may own any socket on the shared port. Two clients

@@ -1,6 +1,6 @@
 /**
  * The client timeouts nginx calls client_header_timeout and keepalive_timeout, which neither
- * Deno.serve nor Bun.serve lets a program set: once a second the reaper lists the connections on
+ * Deno's nor Bun's server (`serve`) lets a program set: once a second the reaper lists the connections on
  * promgate's port (lib/runtime/linux_sockets.ts), looks up what the server threads recorded about
  * each one's requests (lib/slow_clients/connection_table.ts), and shuts down those that
  *
