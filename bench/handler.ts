@@ -55,8 +55,9 @@ const state = {
 };
 const handler = createHandler({
   state: () => state,
+  // As a runtime adapter's upstream fetch answers (lib/http/types.ts, UpstreamFetch): headers
+  // that describe the bytes, which the proxy passes on as they are.
   client: {
-    fetchDecodesCompression: true,
     fetchUpstream: (_url: string) =>
       Promise.resolve(
         new Response(BODY, {

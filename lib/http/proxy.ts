@@ -1,19 +1,17 @@
 /**
  * Forwards one request to its route's upstream and turns the answer into the client's response:
- * bodies stream both ways, hop-by-hop headers stop here, redirects are mapped back under the route,
- * and bodies the runtime's fetch already decoded get headers that match their bytes again.
+ * bodies stream both ways, hop-by-hop headers stop here, redirects are mapped back under the route.
+ * Compressed bodies pass through as the upstream sent them (lib/http/body/encoding.ts).
  */
 import type { RouteConfig } from "../config/mod.ts";
 import {
   coalesceBody,
   type CoalesceLimits,
   DEFAULT_LIMITS,
-  type EncodingPlan,
-  planEncoding,
   type ReadWatch,
   readWhole,
-  reencode,
   UpstreamDeadline,
+  withoutRefused,
 } from "./body/mod.ts";
 import { addForwarded, endToEndHeaders, endToEndList, type ForwardedFacts } from "./headers.ts";
 import { plain } from "./responses.ts";
@@ -24,11 +22,6 @@ import { errorText } from "../log.ts";
 /** The runtime services the proxy uses. */
 export interface UpstreamClient {
   readonly fetchUpstream: UpstreamFetch;
-  /**
-   * Whether {@linkcode fetchUpstream} decodes gzip/br bodies itself while leaving the upstream's
-   * Content-Encoding and Content-Length in place, unless asked for identity.
-   */
-  readonly fetchDecodesCompression: boolean;
   readonly acceptWebSocket?: AcceptWebSocket;
 }
 
@@ -98,10 +91,7 @@ export async function proxy(p: ProxyRequest): Promise<ProxyResult> {
   const { request, route } = p;
   // Gone while we authenticated: don't ask upstream.
   if (p.checkClientFirst && request.signal.aborted) return clientGone();
-  const plan = planEncoding(
-    p.client.fetchDecodesCompression,
-    request.headers.get("accept-encoding"),
-  );
+  const acceptEncoding = withoutRefused(request.headers.get("accept-encoding"));
   const controller = new AbortController();
   let headersIn = false;
   let streaming = false;
@@ -116,7 +106,7 @@ export async function proxy(p: ProxyRequest): Promise<ProxyResult> {
   try {
     upstream = await p.client.fetchUpstream(upstreamUrl(p), {
       method: request.method,
-      headers: upstreamHeaders(p, plan),
+      headers: upstreamHeaders(p, acceptEncoding),
       body: request.body,
       signal: controller.signal,
       // @ts-ignore: `duplex` is required to stream a request body but missing from lib.dom types.
@@ -129,7 +119,7 @@ export async function proxy(p: ProxyRequest): Promise<ProxyResult> {
   headersIn = true;
   deadline.arrived();
   try {
-    const result = await clientResponse(p, upstream, plan, deadline, controller.signal);
+    const result = await clientResponse(p, upstream, deadline, controller.signal);
     streaming = result.bytes === undefined;
     const release = streaming ? p.connection?.hold?.() : undefined;
     if (release) deadline.afterDone(release);
@@ -165,12 +155,14 @@ function stallReason(route: RouteConfig): string {
  */
 export function upstreamTarget(p: ProxyRequest): { url: URL; headers: Headers } {
   const url = new URL(upstreamUrl(p));
-  const plan = { acceptEncoding: null, decoded: () => false };
-  return { url, headers: new Headers(upstreamHeaders(p, plan)) };
+  return { url, headers: new Headers(upstreamHeaders(p, null)) };
 }
 
-/** The request headers for the upstream, as a list (see {@link endToEndList} for why). */
-function upstreamHeaders(p: ProxyRequest, plan: EncodingPlan): [string, string][] {
+/**
+ * The request headers for the upstream, as a list (see {@link endToEndList} for why), with
+ * `acceptEncoding` as the Accept-Encoding (none when null).
+ */
+function upstreamHeaders(p: ProxyRequest, acceptEncoding: string | null): [string, string][] {
   const { route } = p;
   const user = p.user ?? null;
   const drop = [
@@ -182,7 +174,7 @@ function upstreamHeaders(p: ProxyRequest, plan: EncodingPlan): [string, string][
     ...(route.forwardAuthorization ? [] : ["authorization"]),
   ];
   const headers = endToEndList(p.request.headers, drop, p.headerEntries);
-  if (plan.acceptEncoding !== null) headers.push(["accept-encoding", plan.acceptEncoding]);
+  if (acceptEncoding !== null) headers.push(["accept-encoding", acceptEncoding]);
   addForwarded(headers, p.forwarded);
   if (route.forwardUser && user !== null) headers.push([route.forwardUser, user]);
   return headers;
@@ -220,7 +212,6 @@ function describe(error: unknown): string {
 async function clientResponse(
   p: ProxyRequest,
   upstream: Response,
-  plan: EncodingPlan,
   watch: ReadWatch,
   signal: AbortSignal,
 ): Promise<ProxyResult> {
@@ -229,9 +220,7 @@ async function clientResponse(
   if (location !== null) {
     headers.set("location", rewriteLocation(location, p.route, publicOrigin(p.forwarded)));
   }
-  let body: ReadableStream<Uint8Array> | null = upstream.body;
-  const coding = headers.get("content-encoding");
-  if (coding && plan.decoded(coding)) body = reencode(headers, body);
+  const body = upstream.body;
   const init = { status: upstream.status, statusText: upstream.statusText, headers };
   if (p.request.method === "HEAD" || body === null || nullBodyStatus(upstream.status)) {
     watch.done();
@@ -241,9 +230,8 @@ async function clientResponse(
   const length = headers.get("content-length");
   const knownLength = length === null ? undefined : Number(length);
   const limits = p.limits ?? DEFAULT_LIMITS;
-  // A small body of known size, as the runtime received it, is read whole in one go.
-  const whole = body === upstream.body && knownLength !== undefined &&
-    knownLength <= limits.maxBytes;
+  // A small body of known size is read whole in one go.
+  const whole = knownLength !== undefined && knownLength <= limits.maxBytes;
   const coalesced = whole
     ? await readWhole(upstream, { watch, signal })
     : await coalesceBody(body, limits, { knownLength, watch, signal });

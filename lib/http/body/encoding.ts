@@ -1,15 +1,9 @@
 /**
- * Content-Encoding across the proxy. Both runtimes' upstream clients now hand over compressed
- * bodies as the upstream sent them (Deno's by node:http for a client that takes compression,
- * lib/runtime/deno/node_client.ts), so promgate forwards the client's Accept-Encoding and passes
- * bytes and headers through together: a compressed body costs what its compressed bytes cost.
- * A runtime whose fetch decodes (`fetchDecodesCompression`) leaves the upstream's
- * Content-Encoding and compressed Content-Length behind, which copied as they are corrupt the
- * response; for such a runtime the proxy asks for gzip or identity only and re-encodes.
+ * Content-Encoding across the proxy. The upstream fetch a runtime adapter provides hands over a
+ * body with the headers that describe its bytes (lib/http/types.ts, UpstreamFetch), so promgate
+ * forwards the client's Accept-Encoding and passes bytes and headers through together: a
+ * compressed body costs what its compressed bytes cost, and promgate never decodes nor encodes.
  */
-
-/** Codings Deno's fetch decodes when the request did not ask for identity. */
-const DECODED_BY_FETCH = new Set(["gzip", "x-gzip", "br"]);
 
 /** Whether an Accept-Encoding value allows gzip; an explicit `gzip` entry outranks `*`. */
 export function acceptsGzip(value: string | null): boolean {
@@ -39,43 +33,4 @@ export function withoutRefused(value: string | null): string | null {
   if (!parts.some(refuses)) return value;
   const kept = parts.filter((part) => !refuses(part) && !part.startsWith("*"));
   return kept.length > 0 ? kept.join(", ") : null;
-}
-
-/** What to ask the upstream for, and how to read its answer. */
-export interface EncodingPlan {
-  /** The Accept-Encoding to send upstream; null to send none. */
-  readonly acceptEncoding: string | null;
-  /** Whether the runtime will have decoded a response sent with `coding`. */
-  decoded(coding: string): boolean;
-}
-
-/**
- * Plans the upstream Accept-Encoding. Where fetch passes bodies through untouched, the client's
- * preference is forwarded as is. Where fetch decodes, the upstream is asked for gzip only when the
- * client takes gzip (the body is then re-encoded for the client) and for identity otherwise, so
- * that what arrives is always either decoded by the runtime or exactly what the upstream sent.
- */
-export function planEncoding(fetchDecodes: boolean, clientAccept: string | null): EncodingPlan {
-  if (!fetchDecodes) return { acceptEncoding: withoutRefused(clientAccept), decoded: () => false };
-  const gzip = acceptsGzip(clientAccept);
-  return {
-    acceptEncoding: gzip ? "gzip" : "identity",
-    decoded: (coding) => gzip && DECODED_BY_FETCH.has(coding.trim().toLowerCase()),
-  };
-}
-
-/**
- * Makes headers match a body the runtime decoded: re-encoded as gzip for a client that accepts
- * it (large query results stay compressed on the wire), identity otherwise. Returns the body to
- * send (null stays null, e.g. for HEAD).
- */
-export function reencode(
-  headers: Headers,
-  body: ReadableStream<Uint8Array> | null,
-): ReadableStream<Uint8Array> | null {
-  headers.delete("content-length");
-  headers.set("content-encoding", "gzip");
-  if (body === null) return null;
-  const gzip = new CompressionStream("gzip") as ReadableWritablePair<Uint8Array, Uint8Array>;
-  return body.pipeThrough(gzip);
 }

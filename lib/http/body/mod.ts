@@ -3,5 +3,4 @@ export { coalesceBody, DEFAULT_LIMITS, readWhole } from "./coalesce.ts";
 export type { CoalesceLimits } from "./coalesce.ts";
 export { UpstreamDeadline } from "./deadline.ts";
 export type { ReadWatch } from "./deadline.ts";
-export { planEncoding, reencode } from "./encoding.ts";
-export type { EncodingPlan } from "./encoding.ts";
+export { withoutRefused } from "./encoding.ts";
