@@ -8,12 +8,18 @@
 export interface ClientInfo {
   /** The client's IP address (no port), e.g. "127.0.0.1" or "::1". */
   readonly address: string;
+  /**
+   * The client's TCP port, where the server knows it: with the address it names the connection
+   * (the client timeouts find it by this among the process's sockets).
+   */
+  readonly port?: number;
   /** The HTTP version as an access log writes it: "HTTP/1.1" or "HTTP/2.0". */
   readonly protocol: string;
   /**
    * Marks the connection busy until the returned function is called, for what outlasts the
    * request: a response body still streaming, an open WebSocket. The client timeouts
-   * (lib/slow_clients/sweep.ts) never close a busy connection. Absent where nothing is tracked.
+   * (lib/slow_clients/) never close a busy connection. Absent where nothing is tracked: servers
+   * leave it out, and lib/slow_clients' trackConnections adds it.
    */
   hold?(): () => void;
 }
@@ -22,8 +28,13 @@ export interface ClientInfo {
 export type HttpHandler = (req: Request, client: ClientInfo) => Response | Promise<Response>;
 
 /**
- * Sends a request to an upstream: never follows redirects, streams both bodies, and (where the
- * runtime allows) does not decode the response body.
+ * Sends a request to an upstream: never follows redirects and streams both bodies. The Response
+ * it resolves with has headers that match its bytes: a body still compressed carries the
+ * upstream's Content-Encoding (and Content-Length, if any), and one the runtime decoded would
+ * carry neither. The proxy passes both on as they are and never decodes or re-encodes, so an
+ * adapter whose client decodes on its own must undo that, or keep it from happening (as the Deno
+ * adapter does); and it should not decode at all, since decoding costs what the decoded body
+ * costs (a 1 MB gzip bomb is 1 GiB of work).
  */
 export type UpstreamFetch = (url: string, init: RequestInit) => Promise<Response>;
 

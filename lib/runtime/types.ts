@@ -9,7 +9,7 @@ import type {
   ServerSocket,
   UpstreamFetch,
 } from "../http/mod.ts";
-import type { ConnectionTable, SocketAccess } from "../slow_clients/mod.ts";
+import type { SocketAccess } from "../slow_clients/mod.ts";
 
 export type { ClientInfo, HttpHandler, ServerSocket };
 
@@ -25,6 +25,7 @@ export interface ServeOptions {
   readonly port: number;
   /** Serve HTTPS (HTTP/2 offered by ALPN where the runtime can) when set; plain HTTP otherwise. */
   readonly tls: TlsFiles | null;
+  /** Told each request's client address, port and protocol (ClientInfo without `hold`). */
   readonly handler: HttpHandler;
   /** Called when the handler throws; must return a response that reveals nothing internal. */
   readonly onError: (error: unknown) => Response;
@@ -33,8 +34,6 @@ export interface ServeOptions {
    * without first proving the port free (the main thread did that with {@link Runtime.claimPort}).
    */
   readonly sharedPort?: boolean;
-  /** Where each request is recorded for the client timeouts (lib/slow_clients/connection_table.ts). */
-  readonly connections?: ConnectionTable;
 }
 
 /** A listening server. */
@@ -74,13 +73,11 @@ export interface Runtime extends SocketAccess {
    * --unstable-net), or null when they can.
    */
   sharedPortProblem(tls: boolean): string | null;
-  /** Sends a request to an upstream (see {@link UpstreamFetch}). */
-  readonly fetchUpstream: UpstreamFetch;
   /**
-   * Whether {@linkcode fetchUpstream} decodes gzip/br bodies itself (Deno) while leaving the
-   * upstream's Content-Encoding and Content-Length in place, unless asked for identity.
+   * Sends a request to an upstream (see {@link UpstreamFetch}): the Response's headers match its
+   * bytes, whatever the runtime's own client does with compressed bodies.
    */
-  readonly fetchDecodesCompression: boolean;
+  readonly fetchUpstream: UpstreamFetch;
   /** Accepts a WebSocket upgrade (see {@link AcceptWebSocket}). */
   readonly acceptWebSocket: AcceptWebSocket;
   /** Registers a signal listener; returns a function that removes it. */

@@ -16,7 +16,12 @@ import {
   type MetricsSnapshot,
   plain,
 } from "../http/mod.ts";
-import { ConnectionTable, enforceClientTimeouts, type Reaper } from "../slow_clients/mod.ts";
+import {
+  type ClientTimeoutSweep,
+  ConnectionTable,
+  enforceClientTimeouts,
+  trackConnections,
+} from "../slow_clients/mod.ts";
 import {
   Authenticator,
   createVerifier,
@@ -73,7 +78,7 @@ class LiveApp implements App {
   #throttleSettings: string;
   #server: Server | null = null;
   #watcher: FileWatcher | null = null;
-  #reaper: Reaper | null = null;
+  #reaper: ClientTimeoutSweep | null = null;
   /** Old servers finishing their requests after a certificate change. */
   readonly #draining = new Set<Promise<void>>();
   /** Reloads run one at a time, in order (SIGHUP and file changes may coincide). */
@@ -132,9 +137,11 @@ class LiveApp implements App {
       port: config.listen.port,
       tls: config.tls,
       sharedPort: this.#options.sharedPort,
-      connections,
       // Through a field, so that reloads take effect on the running server.
-      handler: (req: Request, info: ClientInfo) => this.#handler(req, info),
+      handler: trackConnections(
+        connections,
+        (req: Request, info: ClientInfo) => this.#handler(req, info),
+      ),
       onError: (error) => {
         this.#log(`internal error: ${errorText(error)}`);
         return plain(500, "500 Internal Server Error\n").response;

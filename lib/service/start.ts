@@ -27,7 +27,11 @@
  */
 import { baseUrl } from "./loading.ts";
 import { startApp } from "./app.ts";
-import { ConnectionTable, enforceClientTimeouts, type Reaper } from "../slow_clients/mod.ts";
+import {
+  type ClientTimeoutSweep,
+  ConnectionTable,
+  enforceClientTimeouts,
+} from "../slow_clients/mod.ts";
 import { createVerifier, newCacheSecret, type PasswordVerifier } from "../auth/mod.ts";
 import { type Config, loadConfig, readTlsFiles } from "../config/mod.ts";
 import { InputError } from "../errors.ts";
@@ -103,7 +107,7 @@ class ThreadGroup implements Service {
   readonly #cacheSecret = newCacheSecret();
   /** Every thread records its requests here; the main thread enforces the client timeouts. */
   readonly #connections = ConnectionTable.create();
-  #reaper: Reaper | null = null;
+  #reaper: ClientTimeoutSweep | null = null;
   /** Whether each thread's loads succeeded; made in start(), once the count is known. */
   #reloadStatus: ReloadStatus | null = null;
 

@@ -1,12 +1,12 @@
 /**
  * Starts the client timeouts (`listen.headerTimeoutSeconds`, `listen.idleTimeoutSeconds`) for one
- * port: the reaper of lib/slow_clients/sweep.ts with the runtime's socket access, and the messages
+ * port: the sweep of lib/slow_clients/sweep.ts with the runtime's socket access, and the messages
  * an operator needs about them.
  */
 // Types only: server threads load this module, and lib/config/ (zod) costs each ~25 MB.
 import type { Config } from "../config/mod.ts";
 import type { ConnectionTable } from "./connection_table.ts";
-import { type ClientTimeouts, type Reaper, startReaper } from "./sweep.ts";
+import { type ClientTimeouts, type ClientTimeoutSweep, startSweep } from "./sweep.ts";
 import type { SocketAccess } from "./types.ts";
 import { DEFAULTS } from "../defaults.ts";
 
@@ -53,7 +53,7 @@ export async function enforceClientTimeouts(
   table: ConnectionTable,
   config: () => Config,
   log: (line: string) => void,
-): Promise<Reaper | null> {
+): Promise<ClientTimeoutSweep | null> {
   const sockets = await runtime.socketOps();
   if (typeof sockets === "string") {
     log(
@@ -73,7 +73,7 @@ export async function enforceClientTimeouts(
     );
     pending = 0;
   };
-  const reaper = startReaper({
+  const sweep = startSweep({
     port,
     table,
     sockets,
@@ -89,9 +89,9 @@ export async function enforceClientTimeouts(
     },
   });
   return {
-    sweep: reaper.sweep,
+    sweep: sweep.sweep,
     stop() {
-      reaper.stop();
+      sweep.stop();
       if (flush) clearTimeout(flush);
     },
   };

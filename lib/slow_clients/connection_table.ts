@@ -1,15 +1,16 @@
 /**
- * What the server threads know about their connections, for the reaper (lib/slow_clients/sweep.ts):
+ * What the server threads know about their connections, for the client timeouts' sweep
+ * (lib/slow_clients/sweep.ts):
  * per client port, how many requests are in flight and when the last one started and ended.
  *
  * Neither Deno's nor Bun's server (`serve`) tells a program about connections, only about requests, and
- * each request's peer port identifies its connection among the open sockets the reaper lists.
+ * each request's peer port identifies its connection among the open sockets the sweep lists.
  * The table lives in a SharedArrayBuffer so that every server thread writes to the one table the
- * reaper in the main thread reads: any thread may own any socket on the shared port. Two clients
- * on different addresses with the same port share a slot, which can only make the reaper
+ * sweep in the main thread reads: any thread may own any socket on the shared port. Two clients
+ * on different addresses with the same port share a slot, which can only make the sweep
  * lenient (a slot shows the busier of the two), never close a busy connection.
  */
-import type { ClientInfo } from "../http/mod.ts";
+import type { ClientInfo, HttpHandler } from "../http/mod.ts";
 
 /** Int32 fields per port: requests in flight, last start, last end (see #stamp). */
 const FIELDS = 3;
@@ -23,7 +24,7 @@ const HEADER_BYTES = 8;
 /** Time in the table's unit: Int32 deciseconds last 6.8 years from the epoch. */
 const TICK_MS = 100;
 
-/** One client port's requests, as the reaper reads them (times in ms since the table's epoch). */
+/** One client port's requests, as the sweep reads them (times in ms since the table's epoch). */
 export interface PortActivity {
   /** Requests in flight (and upgraded WebSockets still open). */
   readonly active: number;
@@ -96,51 +97,56 @@ export class ConnectionTable {
 }
 
 /**
- * The connection facts a runtime hands the handler, with {@linkcode ClientInfo.hold} backed by the
- * table: the handler holds a connection busy while a response body streams or a WebSocket is
- * open, after the request itself has ended.
+ * `handler`, recording each request in `table` by the client port the server reports, from its
+ * start until its response is handed back, and giving it a {@linkcode ClientInfo.hold} that keeps
+ * the connection busy for what outlasts the request (a response body still streaming, an open
+ * WebSocket). A request whose client port the server does not know is passed on untracked.
  */
-export class TrackedConn implements ClientInfo {
-  constructor(
-    readonly address: string,
-    readonly protocol: string,
-    readonly table: ConnectionTable,
-    readonly port: number,
-  ) {}
+export function trackConnections(table: ConnectionTable, handler: HttpHandler): HttpHandler {
+  return (req, client) => {
+    const port = client.port;
+    if (port === undefined) return handler(req, client);
+    table.begin(port);
+    const end = () => table.end(port);
+    try {
+      return Promise.resolve(handler(req, new TrackedClient(client, table, port))).then(
+        (response) => {
+          end();
+          return response;
+        },
+        (error) => {
+          end();
+          throw error;
+        },
+      );
+    } catch (error) {
+      end();
+      throw error;
+    }
+  };
+}
+
+/** The server's facts about a client, with {@linkcode ClientInfo.hold} backed by the table. */
+class TrackedClient implements ClientInfo {
+  readonly address: string;
+  readonly protocol: string;
+  readonly port: number;
+  readonly #table: ConnectionTable;
+
+  constructor(client: ClientInfo, table: ConnectionTable, port: number) {
+    this.address = client.address;
+    this.protocol = client.protocol;
+    this.port = port;
+    this.#table = table;
+  }
 
   hold(): () => void {
-    this.table.begin(this.port);
+    this.#table.begin(this.port);
     let held = true;
     return () => {
       if (!held) return;
       held = false;
-      this.table.end(this.port);
+      this.#table.end(this.port);
     };
-  }
-}
-
-/**
- * Runs `handler` for a request from client port `port`, recording it in `table` while it runs
- * (no table: runs it as it is).
- */
-export function trackRequest(
-  table: ConnectionTable | undefined,
-  port: number,
-  run: () => Response | Promise<Response>,
-): Response | Promise<Response> {
-  if (!table) return run();
-  table.begin(port);
-  const end = () => table.end(port);
-  try {
-    return Promise.resolve(run()).then((response) => {
-      end();
-      return response;
-    }, (error) => {
-      end();
-      throw error;
-    });
-  } catch (error) {
-    end();
-    throw error;
   }
 }

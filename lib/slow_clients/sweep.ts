@@ -1,8 +1,9 @@
 /**
  * The client timeouts nginx calls client_header_timeout and keepalive_timeout, which neither
- * Deno's nor Bun's server (`serve`) lets a program set: once a second the reaper lists the connections on
- * promgate's port (lib/runtime/linux_sockets.ts), looks up what the server threads recorded about
- * each one's requests (lib/slow_clients/connection_table.ts), and shuts down those that
+ * Deno's nor Bun's server (`serve`) lets a program set: once a second a sweep lists the
+ * connections on promgate's port (lib/runtime/linux_sockets.ts), looks up what the server
+ * threads recorded about each one's requests (lib/slow_clients/connection_table.ts), and shuts
+ * down those that
  *
  * - have sent no complete request head within `headerMs` of connecting (slowloris);
  * - have been idle, no request in flight and no byte either way, for `idleMs` (keep-alive);
@@ -22,15 +23,15 @@ export interface ClientTimeouts {
 }
 
 /** Why a connection was closed. */
-export type ReapReason = "header" | "idle";
+export type CloseReason = "header" | "idle";
 
-/** How often the reaper looks: the timeouts are kept to within this. */
-export const REAP_INTERVAL_MS = 1000;
+/** How often the sweep looks: the timeouts are kept to within this. */
+export const SWEEP_INTERVAL_MS = 1000;
 
-/** What the reaper remembers about one connection between sweeps (times in the table's clock). */
+/** What the sweep remembers about one connection between looks (times in the table's clock). */
 export interface Watched {
   readonly peer: string;
-  /** When it was accepted, as the reaper estimates it the first time it lists it. */
+  /** When it was accepted, as the sweep estimates it the first time it lists it. */
   readonly firstSeenMs: number;
   /**
    * The client sending after the server fell silent, with no request begun: when that was
@@ -41,7 +42,7 @@ export interface Watched {
 }
 
 /** The facts for one connection at one sweep. */
-export interface ReapInput {
+export interface SweepInput {
   readonly socket: Pick<AcceptedSocket, "lastReceivedMs" | "lastSentMs">;
   readonly activity: PortActivity;
   readonly nowMs: number;
@@ -49,7 +50,7 @@ export interface ReapInput {
 }
 
 /** Whether to close the connection `watched` now, and why (null: leave it); updates `watched`. */
-export function reapDecision(watched: Watched, input: ReapInput): ReapReason | null {
+export function closeDecision(watched: Watched, input: SweepInput): CloseReason | null {
   const { socket, activity, nowMs, limits } = input;
   if (activity.active > 0) {
     watched.trickle = null;
@@ -57,7 +58,7 @@ export function reapDecision(watched: Watched, input: ReapInput): ReapReason | n
   }
   // A request that started before the connection can have been accepted was another
   // connection's, from the same client port.
-  if (activity.startedMs < 0 || activity.startedMs < watched.firstSeenMs - 2 * REAP_INTERVAL_MS) {
+  if (activity.startedMs < 0 || activity.startedMs < watched.firstSeenMs - 2 * SWEEP_INTERVAL_MS) {
     return nowMs - watched.firstSeenMs >= limits.headerMs ? "header" : null;
   }
   const endedAt = Math.max(activity.endedMs, activity.startedMs);
@@ -83,18 +84,18 @@ export function reapDecision(watched: Watched, input: ReapInput): ReapReason | n
  */
 function acceptedBy(socket: AcceptedSocket, nowMs: number): number {
   const oldest = Math.max(socket.lastReceivedMs, socket.lastSentMs);
-  return nowMs - Math.min(oldest, REAP_INTERVAL_MS);
+  return nowMs - Math.min(oldest, SWEEP_INTERVAL_MS);
 }
 
-/** A running reaper; {@linkcode Reaper.stop} ends it. */
-export interface Reaper {
+/** A running sweep; {@linkcode ClientTimeoutSweep.stop} ends it. */
+export interface ClientTimeoutSweep {
   stop(): void;
   /** Looks once, now (the interval calls this); returns how many connections it closed. */
   sweep(): number;
 }
 
-/** What {@linkcode startReaper} needs. */
-export interface ReaperOptions {
+/** What {@linkcode startSweep} needs. */
+export interface SweepOptions {
   readonly port: number;
   readonly table: ConnectionTable;
   readonly sockets: SocketOps;
@@ -104,8 +105,8 @@ export interface ReaperOptions {
   readonly onHeaderTimeouts: (count: number) => void;
 }
 
-/** Starts sweeping every {@linkcode REAP_INTERVAL_MS}. */
-export function startReaper(options: ReaperOptions): Reaper {
+/** Starts sweeping every {@linkcode SWEEP_INTERVAL_MS}. */
+export function startSweep(options: SweepOptions): ClientTimeoutSweep {
   const { port, table, sockets } = options;
   const watched = new Map<number, Watched>();
   const sweep = (): number => {
@@ -122,7 +123,7 @@ export function startReaper(options: ReaperOptions): Reaper {
         watched.set(socket.fd, seen);
       }
       const activity = table.read(socket.peerPort);
-      const reason = reapDecision(seen, { socket, activity, nowMs: now, limits });
+      const reason = closeDecision(seen, { socket, activity, nowMs: now, limits });
       if (reason && sockets.shutdown(socket)) {
         closed++;
         if (reason === "header") headers++;
@@ -137,6 +138,6 @@ export function startReaper(options: ReaperOptions): Reaper {
     try {
       sweep();
     } catch { /* a descriptor closed under us; the next sweep lists afresh */ }
-  }, REAP_INTERVAL_MS);
+  }, SWEEP_INTERVAL_MS);
   return { stop: () => clearInterval(timer), sweep };
 }

@@ -13,7 +13,7 @@ const encoder = new TextEncoder();
 const HEADER_S = 2;
 const IDLE_S = 3;
 /**
- * The reaper looks once a second; Bun's listener (TCP_DEFER_ACCEPT) accepts a silent client only
+ * The sweep looks once a second; Bun's listener (TCP_DEFER_ACCEPT) accepts a silent client only
  * after about a second; a busy CI machine may add a little more.
  */
 const SLACK_S = 3.5;

@@ -1,15 +1,8 @@
 /** The Bun implementation of the runtime seam: Bun.serve, Bun's fetch, node:process signals. */
 import process from "node:process";
-import { TrackedConn, trackRequest } from "../../slow_clients/mod.ts";
 import { bunSocketOps } from "./ffi.ts";
-import type {
-  ClientInfo,
-  Runtime,
-  ServeOptions,
-  Server,
-  ServerSocket,
-  SignalName,
-} from "../types.ts";
+import { type Binder, serveWith, sharedPortProblemOf } from "../listen.ts";
+import type { Runtime, ServerSocket, SignalName } from "../types.ts";
 import { errorText } from "../../log.ts";
 
 /**
@@ -151,41 +144,6 @@ const OFFER_HTTP2 = true;
 const PROTOCOL = "HTTP/1.1";
 
 /**
- * A TLS server binds with SO_REUSEPORT so that a server with a new certificate can take over its
- * port (Server.replaceTls): Bun's `server.reload()` ignores `tls` (tried with Bun 1.4.5: the old
- * certificate stays). Plain HTTP never needs that and binds without it.
- */
-function serve(options: ServeOptions): Promise<Server> {
-  try {
-    if (options.sharedPort) return Promise.resolve(bind(options, options.port, true));
-    const shared = options.tls !== null;
-    const port = shared ? claimPort(options.hostname, options.port) : options.port;
-    return Promise.resolve(bind(options, port, shared));
-  } catch (error) {
-    return Promise.reject(error);
-  }
-}
-
-/**
- * Binds and at once closes a listener without SO_REUSEPORT on the address, so that a port taken
- * by another program (or another promgate) fails here as it would without reusePort, instead of
- * both processes silently sharing the connections. Returns the port (resolving port 0).
- */
-function claimPort(hostname: string, port: number): number {
-  let probe: BunListener;
-  try {
-    probe = Bun.listen({ hostname, port, socket: { data() {} } });
-  } catch (error) {
-    // Bun.listen says only "Failed to listen at HOST"; say what Bun.serve would have said.
-    const why = errorText(error);
-    throw new Error(`Failed to start server. Is port ${port} in use? (${why})`);
-  }
-  const bound = probe.port;
-  probe.stop(true);
-  return bound;
-}
-
-/**
  * Bun upgrades through `server.upgrade()` inside `fetch` and then calls the `websocket` handlers
  * given to Bun.serve; this adapter turns that into the WebSocket-style object the bridge uses.
  * The handler returns {@link UPGRADED}'s response, which `fetch` turns into the `undefined` Bun
@@ -251,64 +209,68 @@ const WEBSOCKET_HANDLERS: BunServeOptions["websocket"] = {
   },
 };
 
-function bind(options: ServeOptions, port: number, reusePort: boolean): Server {
-  const server = Bun.serve({
-    hostname: options.hostname,
-    port,
-    ...(options.tls
-      ? {
-        tls: {
-          cert: options.tls.cert,
-          key: options.tls.key,
-          ciphers: TLS12_CIPHERS,
-          secureOptions: TLS_SECURE_OPTIONS,
-        },
-        http2: OFFER_HTTP2,
-      }
-      : {}),
-    idleTimeout: IDLE_TIMEOUT_SECONDS,
-    maxRequestBodySize: MAX_REQUEST_BODY_BYTES,
-    // Never Bun's developer error page: it shows the error and its stack if onError throws.
-    development: false,
-    // Must be explicit: with `development: false` Bun 1.4.5 sets SO_REUSEPORT, so a second
-    // promgate on the same port would bind too and silently take half the connections. TLS
-    // servers do set it, for certificate reloads, after claimPort has proved the port free.
-    reusePort,
-    fetch: async (req, bunServer) => {
-      const peer = bunServer.requestIP(req);
-      const table = options.connections;
-      const address = peer?.address ?? "";
-      const conn: ClientInfo = table && peer
-        ? new TrackedConn(address, PROTOCOL, table, peer.port)
-        : { address, protocol: PROTOCOL };
-      if (req.headers.has("upgrade")) SERVER_OF.set(req, bunServer);
-      const response = await trackRequest(
-        peer ? table : undefined,
-        peer?.port ?? 0,
-        () => options.handler(req, conn),
-      );
-      return UPGRADED.has(response) ? undefined : response;
-    },
-    websocket: WEBSOCKET_HANDLERS,
-    error: (error) => options.onError(error),
-  });
-  const boundPort = server.port ?? port;
-  return {
-    hostname: server.hostname ?? options.hostname,
-    port: boundPort,
-    shutdown: () => server.stop(false),
-    replaceTls(tls) {
-      if (!reusePort) {
-        return Promise.reject(new Error("switching from plain HTTP to HTTPS needs a restart"));
-      }
-      try {
-        return Promise.resolve(bind({ ...options, tls }, boundPort, true));
-      } catch (error) {
-        return Promise.reject(error);
-      }
-    },
-  };
-}
+/**
+ * Bun's server, bound as lib/runtime/listen.ts says. Bun's `server.reload()` ignores `tls` (tried
+ * with Bun 1.4.5: the old certificate stays), so a new certificate takes a new server there too.
+ */
+const binder: Binder = {
+  reusePortProblem: null,
+  claimPort(hostname, port) {
+    let probe: BunListener;
+    try {
+      probe = Bun.listen({ hostname, port, socket: { data() {} } });
+    } catch (error) {
+      // Bun.listen says only "Failed to listen at HOST"; say what Bun.serve would have said.
+      const why = errorText(error);
+      throw new Error(`Failed to start server. Is port ${port} in use? (${why})`);
+    }
+    const bound = probe.port;
+    probe.stop(true);
+    return bound;
+  },
+  bind(options, port, reusePort) {
+    const handler = options.handler;
+    const server = Bun.serve({
+      hostname: options.hostname,
+      port,
+      ...(options.tls
+        ? {
+          tls: {
+            cert: options.tls.cert,
+            key: options.tls.key,
+            ciphers: TLS12_CIPHERS,
+            secureOptions: TLS_SECURE_OPTIONS,
+          },
+          http2: OFFER_HTTP2,
+        }
+        : {}),
+      idleTimeout: IDLE_TIMEOUT_SECONDS,
+      maxRequestBodySize: MAX_REQUEST_BODY_BYTES,
+      // Never Bun's developer error page: it shows the error and its stack if onError throws.
+      development: false,
+      // Must be explicit: with `development: false` Bun 1.4.5 sets SO_REUSEPORT, so a second
+      // promgate on the same port would bind too and silently take half the connections. TLS
+      // servers do set it, for certificate reloads, after claimPort has proved the port free.
+      reusePort,
+      fetch: async (req, bunServer) => {
+        const peer = bunServer.requestIP(req);
+        if (req.headers.has("upgrade")) SERVER_OF.set(req, bunServer);
+        const client = peer
+          ? { address: peer.address, port: peer.port, protocol: PROTOCOL }
+          : { address: "", protocol: PROTOCOL };
+        const response = await handler(req, client);
+        return UPGRADED.has(response) ? undefined : response;
+      },
+      websocket: WEBSOCKET_HANDLERS,
+      error: (error) => options.onError(error),
+    });
+    return {
+      hostname: server.hostname ?? options.hostname,
+      port: server.port ?? port,
+      shutdown: () => server.stop(false),
+    };
+  },
+};
 
 /**
  * With `decompress: false` Bun's fetch neither decodes the body nor adds an Accept-Encoding of its
@@ -355,12 +317,10 @@ async function verifyBcrypt(password: string, encoded: string): Promise<boolean>
 export const bunRuntime: Runtime = {
   name: "bun",
   version: Bun.version,
-  serve,
-  claimPort,
-  sharedPortProblem: () => null,
+  serve: (options) => serveWith(binder, options),
+  claimPort: binder.claimPort,
+  sharedPortProblem: () => sharedPortProblemOf(binder),
   fetchUpstream,
-  // `decompress: false`: Bun's fetch never decodes, so Content-Encoding always describes the body.
-  fetchDecodesCompression: false,
   onSignal,
   verifyBcrypt,
   acceptWebSocket,

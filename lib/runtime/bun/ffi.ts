@@ -1,6 +1,7 @@
 /** The C library through bun:ffi, for the client timeouts' socket listing (lib/runtime/linux_sockets.ts). */
 // Types only: server threads load this module; only the main thread lists sockets.
-import type { Libc, SocketOps } from "../linux_sockets.ts";
+import type { SocketOps } from "../../slow_clients/mod.ts";
+import { type Libc, LIBC_CANDIDATES, LIBC_FUNCTIONS } from "../libc.ts";
 import { errorText } from "../../log.ts";
 
 /** The part of bun:ffi used here (Bun 1.4.5); declared so that `deno check` can check this file. */
@@ -11,14 +12,13 @@ interface BunFfi {
   ): { symbols: Libc };
 }
 
-const LIBC_CANDIDATES = ["libc.so.6", "libc.musl-x86_64.so.1", "libc.musl-aarch64.so.1"];
-
-const SYMBOLS = {
-  getsockname: { args: ["i32", "ptr", "ptr"], returns: "i32" },
-  getpeername: { args: ["i32", "ptr", "ptr"], returns: "i32" },
-  getsockopt: { args: ["i32", "i32", "i32", "ptr", "ptr"], returns: "i32" },
-  shutdown: { args: ["i32", "i32"], returns: "i32" },
-};
+/** {@linkcode LIBC_FUNCTIONS} as bun:ffi takes them (a pointer is "ptr"). */
+const SYMBOLS = Object.fromEntries(
+  Object.entries(LIBC_FUNCTIONS).map(([name, { parameters, result }]) => [name, {
+    args: parameters.map((type) => type === "pointer" ? "ptr" : type),
+    returns: result,
+  }]),
+);
 
 /** {@linkcode SocketOps} for Bun, or why there are none. */
 export async function bunSocketOps(): Promise<SocketOps | string> {

@@ -3,35 +3,27 @@
  * (nodelay.ts) and the client timeouts' socket listing (lib/runtime/linux_sockets.ts).
  */
 // Types only: server threads load this module; only the main thread lists sockets.
-import type { SocketOps } from "../linux_sockets.ts";
+import type { SocketOps } from "../../slow_clients/mod.ts";
+import { type Libc, LIBC_CANDIDATES, LIBC_FUNCTIONS } from "../libc.ts";
 import { errorText } from "../../log.ts";
 
-const LIBC_CANDIDATES = [
-  "libc.so.6",
-  "libc.musl-x86_64.so.1",
-  "libc.musl-aarch64.so.1",
-  "libc.dylib",
-];
+/** {@linkcode LIBC_FUNCTIONS} as Deno.dlopen takes them (a pointer to a buffer is "buffer"). */
+const SYMBOLS: Record<string, Deno.ForeignFunction> = Object.fromEntries(
+  Object.entries(LIBC_FUNCTIONS).map(([name, { parameters, result }]) => [name, {
+    parameters: parameters.map((type) => type === "pointer" ? "buffer" : type),
+    result,
+  }]),
+);
 
-const SYMBOLS = {
-  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
-  getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
-  getpeername: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
-  getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
-  shutdown: { parameters: ["i32", "i32"], result: "i32" },
-} as const;
-
-/** The bound functions. */
-export type DenoLibc = Deno.DynamicLibrary<typeof SYMBOLS>;
-
-let libc: DenoLibc | null | undefined;
+let libc: Libc | null | undefined;
 
 /** The C library, opened once; null when none of the usual names loads. Throws without FFI. */
-export function openLibc(): DenoLibc | null {
+export function openLibc(): Libc | null {
   if (libc !== undefined) return libc;
   for (const name of LIBC_CANDIDATES) {
     try {
-      return libc = Deno.dlopen(name, SYMBOLS);
+      // The bound symbols take what Libc declares (numbers, Uint8Arrays as pointers).
+      return libc = Deno.dlopen(name, SYMBOLS).symbols as unknown as Libc;
     } catch (error) {
       // No permission: say so to every caller (nothing is cached).
       if (error instanceof Deno.errors.NotCapable) throw error;
@@ -42,7 +34,7 @@ export function openLibc(): DenoLibc | null {
 
 /** {@linkcode SocketOps} for Deno, or why there are none. */
 export async function denoSocketOps(): Promise<SocketOps | string> {
-  let lib: DenoLibc | null;
+  let lib: Libc | null;
   try {
     lib = openLibc();
   } catch (error) {
@@ -50,6 +42,5 @@ export async function denoSocketOps(): Promise<SocketOps | string> {
   }
   if (!lib) return "no C library was found";
   const { linuxSocketOps } = await import("../linux_sockets.ts");
-  // The bound symbols take what Libc declares (numbers, Uint8Arrays as pointers).
-  return linuxSocketOps(lib.symbols);
+  return linuxSocketOps(lib);
 }

@@ -1,0 +1,73 @@
+/**
+ * How both runtimes' servers bind, written once. A TLS server binds with SO_REUSEPORT so that a
+ * server with a new certificate can take over its port ({@linkcode Server.replaceTls}): no runtime
+ * here can swap the certificate of a running server, and closing first would refuse connections
+ * in between. Plain HTTP never needs that and binds without it. Before binding with SO_REUSEPORT,
+ * the port is claimed, so that one taken by another program fails as it would without.
+ */
+import type { ServeOptions, Server } from "./types.ts";
+
+/** A server as an adapter binds it. */
+export interface Bound {
+  readonly hostname: string;
+  readonly port: number;
+  shutdown(): Promise<void>;
+}
+
+/** What an adapter provides for {@linkcode serveWith}. */
+export interface Binder {
+  /** Starts the runtime's server on `port` (resolved, unless 0), with SO_REUSEPORT or not. */
+  bind(options: ServeOptions, port: number, reusePort: boolean): Bound;
+  /**
+   * Proves `port` free by binding a plain listener without SO_REUSEPORT on the address and
+   * closing it at once, so that servers can then share it with SO_REUSEPORT (Runtime.claimPort).
+   * Returns the port (resolving 0); throws as the runtime's server would when it is taken.
+   */
+  claimPort(hostname: string, port: number): number;
+  /**
+   * What binding with SO_REUSEPORT needs that this process lacks (e.g. "Deno's --unstable-net
+   * flag (SO_REUSEPORT)"), or null when it can.
+   */
+  readonly reusePortProblem: string | null;
+}
+
+/** Starts a server as `options` asks (see the module's comment). */
+export function serveWith(binder: Binder, options: ServeOptions): Promise<Server> {
+  try {
+    if (options.sharedPort) return Promise.resolve(start(binder, options, options.port, true));
+    const reuse = options.tls !== null && binder.reusePortProblem === null;
+    const port = reuse ? binder.claimPort(options.hostname, options.port) : options.port;
+    return Promise.resolve(start(binder, options, port, reuse));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/** Why server threads cannot share a port here, or null when they can. */
+export function sharedPortProblemOf(binder: Binder): string | null {
+  const problem = binder.reusePortProblem;
+  return problem === null ? null : `several server threads on one port need ${problem}`;
+}
+
+function start(binder: Binder, options: ServeOptions, port: number, reusePort: boolean): Server {
+  const bound = binder.bind(options, port, reusePort);
+  return {
+    hostname: bound.hostname,
+    port: bound.port,
+    shutdown: () => bound.shutdown(),
+    replaceTls(tls) {
+      if (!reusePort) {
+        const why = options.tls === null
+          ? "switching from plain HTTP to HTTPS needs a restart"
+          : `serving a new certificate without a restart needs ${binder.reusePortProblem}; ` +
+            "restart promgate to serve it";
+        return Promise.reject(new Error(why));
+      }
+      try {
+        return Promise.resolve(start(binder, { ...options, tls }, bound.port, true));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    },
+  };
+}
