@@ -3,6 +3,7 @@
  * 300 MiB download plus a 200 MiB upload under Deno with `"workers": "auto"`, goal < 150 MB).
  *
  *   deno run -A bench/streaming_rss.ts [--workers auto|N] [--accept-encoding VALUE] [--sized]
+ *     [--only download|upload]
  *
  * Both go through real curl to a real promgate (PROMGATE_CMD as in the tests) in front of the
  * test upstream. The download sends `--accept-encoding` (default none, as curl does; `gzip` as
@@ -18,6 +19,7 @@ const { values } = parseArgs({
     workers: { type: "string", default: "auto" },
     "accept-encoding": { type: "string", default: "" },
     sized: { type: "boolean", default: false },
+    only: { type: "string", default: "" },
   },
 });
 
@@ -32,7 +34,11 @@ const gate = await startPromgate(dir, {
   workers: values.workers === "auto" ? "auto" : Number(values.workers),
 });
 const uploadFile = `${dir}/upload.bin`;
-if (values.sized) await patternStream(200 * MiB).pipeTo((await Deno.create(uploadFile)).writable);
+if (values.sized) {
+  await patternStream((values.only === "download" ? 0 : 200) * MiB).pipeTo(
+    (await Deno.create(uploadFile)).writable,
+  );
+}
 
 const curl = (args: string[], stdin: "piped" | "null" = "null") =>
   new Deno.Command("curl", {
@@ -54,15 +60,17 @@ try {
   const startRss = await peakRssMiB(gate.pid);
   const started = performance.now();
   const encoding = values["accept-encoding"];
+  const downMiB = values.only === "upload" ? 0 : 300;
+  const upMiB = values.only === "download" ? 0 : 200;
   const down = curl([
     ...(encoding ? ["-H", `Accept-Encoding: ${encoding}`] : []),
-    `${gate.url}/up/bytes?n=${300 * MiB}`,
+    `${gate.url}/up/bytes?n=${downMiB * MiB}`,
   ]);
   const upUrl = `${gate.url}/up/upload`;
   const up = values.sized
     ? curl(["--data-binary", `@${uploadFile}`, upUrl])
     : curl(["-T", "-", "-X", "POST", upUrl], "piped");
-  if (!values.sized) await patternStream(200 * MiB).pipeTo(up.stdin);
+  if (!values.sized) await patternStream(upMiB * MiB).pipeTo(up.stdin);
   const [d, u] = await Promise.all([down.output(), up.output()]);
   const text = (b: Uint8Array) => new TextDecoder().decode(b);
   console.log(
