@@ -5,20 +5,6 @@
  * compressed body costs what its compressed bytes cost, and promgate never decodes nor encodes.
  */
 
-/** Whether an Accept-Encoding value allows gzip; an explicit `gzip` entry outranks `*`. */
-export function acceptsGzip(value: string | null): boolean {
-  if (!value) return false;
-  let wildcard: boolean | null = null;
-  for (const part of value.split(",")) {
-    const [name, ...params] = part.trim().toLowerCase().split(";").map((s) => s.trim());
-    const q = params.find((s) => s.startsWith("q="));
-    const allowed = !q || Number(q.slice(2)) > 0;
-    if (name === "gzip" || name === "x-gzip") return allowed;
-    if (name === "*") wildcard = allowed;
-  }
-  return wildcard ?? false;
-}
-
 /**
  * The client's Accept-Encoding for the upstream, without the codings it refuses. Many servers
  * look for the word "gzip" and ignore q-values (as this repository's own test upstreams do), so a
