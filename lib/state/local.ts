@@ -90,7 +90,11 @@ export class LocalStore implements Store {
     const found = this.#live(set);
     const members = found?.kind === "set" ? found.members : new Map<string, number>();
     const perMember = (options.expiry ?? "member") === "member";
-    if (perMember) { for (const [m, at] of members) if (at <= now) members.delete(m); }
+    // Least recently added first: with one ttl per set, that is soonest expiring first.
+    for (const [m, at] of members) {
+      if (at > now) break;
+      members.delete(m);
+    }
     members.delete(member); // re-inserted last: a Map iterates least recently added first
     members.set(member, perMember ? now + ttlMs : Infinity);
     const limit = Math.min(options.limit ?? Infinity, this.#maxMembers);

@@ -37,7 +37,10 @@ export interface Store {
   put(key: string, value: Json, ttlMs: number): Promise<void>;
   /** Removes `key` (a value, a counter or a set). */
   delete(key: string): Promise<void>;
-  /** Adds `member` to `set` (or renews it); resolves the set's size after the add. */
+  /**
+   * Adds `member` to `set` (or renews it); resolves the set's size after the add. Callers give a
+   * set one ttl and one expiry kind (as a Redis sorted set scored by expiry time would need).
+   */
   add(set: string, member: string, ttlMs: number, options?: SetOptions): Promise<number>;
   /** Whether `member` is in `set` and not expired. */
   has(set: string, member: string): Promise<boolean>;
