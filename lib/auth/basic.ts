@@ -2,14 +2,23 @@
  * HTTP basic authentication against htpasswd users.
  *
  * Verified credentials are cached so a slow hash (bcrypt) is paid once per credential rather than
- * per request. The cache key is a SHA-256 over a per-process random secret and the length-prefixed
- * user and password, so neither can be recovered from memory dumps of the key and no two distinct
- * credentials can collide (the CVE-2022-46146 class of cache-key confusion). An entry stays valid
- * only while the user's hash is the one it was verified against, so an htpasswd change revokes it.
+ * per request. The cache key is a SHA-256 (not an HMAC) over a per-process random secret and the
+ * length-prefixed user and password, so neither can be recovered from a memory dump of the key
+ * and no two distinct credentials can collide (the CVE-2022-46146 class of cache-key confusion).
+ * An entry stays valid only while the user's hash is the one it was verified against, so an
+ * htpasswd change revokes it.
+ *
+ * Two levels: this thread's own cache, consulted first and at no extra cost; then, on a miss, the
+ * shared store's set of verified credentials (lib/state/), where every server thread sharing the
+ * store and the secret adds what it verified, so a login costs one hash, not one per thread. A
+ * store member is an HMAC-SHA-256, keyed by the secret, of the cache key and the hash it was
+ * verified against: nothing in the store reveals a password or a hash, helps to guess one, or
+ * can be forged into another member without the secret.
  */
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, createHmac, randomBytes } from "node:crypto";
 import type { Users } from "./htpasswd.ts";
 import type { PasswordHash, PasswordVerifier } from "./password/mod.ts";
+import { LocalStore, type Store } from "../state/mod.ts";
 
 /** Why a request was not authenticated; used in logs and metrics, never sent to the client. */
 export type AuthFailure = "missing" | "malformed" | "unknown_user" | "wrong_password" | "throttled";
@@ -26,15 +35,22 @@ export type AuthResult =
   };
 
 /**
- * Consulted before a password is checked (never for a credential already verified): returns the
+ * Consulted before a password is checked (never for a credential already verified): resolves the
  * seconds the caller must wait first, or 0 (throttle.ts's `Throttle.retryAfter` for one client).
  */
-export type AttemptGuard = (user: string) => number;
+export type AttemptGuard = (user: string) => Promise<number>;
 
 /** Longest Authorization header considered; longer ones are malformed, not hashed. */
 const MAX_HEADER_LENGTH = 4096;
 /** Bound on cached credentials, so a flood of distinct valid logins cannot grow memory. */
 const DEFAULT_CACHE_SIZE = 10_000;
+/** The store's set of verified credentials. */
+const VERIFIED_SET = "auth.verified";
+/**
+ * How long the store keeps a verified credential after it was last verified. A thread that has
+ * not cached it by then verifies it again: one hash.
+ */
+const VERIFIED_TTL_MS = 86_400_000;
 
 /** Splits a Basic Authorization header into user and password, or null when malformed. */
 export function parseBasicAuth(header: string): { user: string; password: string } | null {
@@ -79,9 +95,8 @@ export function newCacheSecret(): string {
 export class Authenticator {
   #users: Users;
   readonly #verifier: PasswordVerifier;
-  readonly #cacheKey: string;
-  /** Receives every credential this instance verified (not those from {@link remember}). */
-  publish: ((key: string, encoded: string) => void) | null = null;
+  readonly #secret: string;
+  readonly #store: Store;
   /** Cache key of a verified credential -> the encoded hash it was verified against. */
   readonly #cache = new Map<string, string>();
   readonly #inflight = new Map<string, Promise<boolean>>();
@@ -89,16 +104,20 @@ export class Authenticator {
   #decoys: PasswordHash[];
 
   /**
-   * @param cacheSecret the secret of the cache keys; server threads that share verified
-   *   credentials (lib/service/start.ts) share it. Default: random.
+   * @param maxCache most credentials cached, here and in the store's set
+   * @param cacheSecret the secret of the cache keys; every user of `store` has the same one
+   *   (lib/service/threads/ hands it to its threads). Default: random.
+   * @param store where verified credentials are shared; default: a store of this instance's own
    */
   constructor(
     users: Users,
     verifier: PasswordVerifier,
     maxCache = DEFAULT_CACHE_SIZE,
     cacheSecret: string = newCacheSecret(),
+    store: Store = new LocalStore(),
   ) {
-    this.#cacheKey = cacheSecret;
+    this.#secret = cacheSecret;
+    this.#store = store;
     this.#users = users;
     this.#verifier = verifier;
     this.#maxCache = maxCache;
@@ -127,32 +146,59 @@ export class Authenticator {
     const hash = this.#users.get(user);
     const key = this.#keyFor(user, password);
     if (hash && this.#cache.get(key) === hash.encoded) return { ok: true, user, cached: true };
-    const wait = guard?.(user) ?? 0;
+    // An unknown user is looked up too (against its decoy, never found), so that it takes as
+    // long as a real one.
+    const checked = hash ?? this.#decoy(user);
+    if (await this.#verifiedElsewhere(user, key, checked) && hash) {
+      return { ok: true, user, cached: true };
+    }
+    const wait = (await guard?.(user)) ?? 0;
     if (wait > 0) return { ok: false, reason: "throttled", user, retryAfter: wait };
     if (!hash) {
-      await this.#verifyOnce(key, password, this.#decoy(user));
+      await this.#verifyOnce(key, password, checked);
       return { ok: false, reason: "unknown_user", user };
     }
     if (!(await this.#verifyOnce(key, password, hash))) {
       return { ok: false, reason: "wrong_password", user };
     }
     if (this.#users.get(user) === hash) {
-      this.remember(key, hash.encoded);
-      this.publish?.(key, hash.encoded);
+      this.#remember(key, hash.encoded);
+      const options = { limit: this.#maxCache };
+      // Awaited, so that a next request on another thread finds it; a store that fails costs
+      // that thread one more hash, never this login.
+      await this.#store.add(VERIFIED_SET, this.#memberFor(key, hash), VERIFIED_TTL_MS, options)
+        .catch(() => {});
     }
     return { ok: true, user, cached: false };
   }
 
   /**
-   * The cache key: SHA-256 over a per-process random secret of fixed length, then the user (length
+   * The cache key: SHA-256 (not an HMAC) over a secret of fixed length, then the user (length
    * prefixed, so no two credentials share an input) and the password. The key never leaves the
-   * process, so the length extension an HMAC guards against does not apply; measured on Deno
-   * 2.9.6, node:crypto's createHmac costs 14 µs per request and this 4.5 µs.
+   * thread, so the length extension an HMAC guards against does not apply; measured on Deno
+   * 2.9.6, node:crypto's createHmac costs 14 µs per request and this 4.5 µs. What leaves the
+   * thread, the store member, is an HMAC (computed on a miss only).
    */
   #keyFor(user: string, password: string): string {
     return createHash("sha256")
-      .update(`${this.#cacheKey}${user.length}:${user}:${password}`)
+      .update(`${this.#secret}${user.length}:${user}:${password}`)
       .digest("base64");
+  }
+
+  /** The store's member for a credential (cache `key`) verified against `hash`. */
+  #memberFor(key: string, hash: PasswordHash): string {
+    return createHmac("sha256", this.#secret).update(`${key}:${hash.encoded}`).digest("base64");
+  }
+
+  /**
+   * Whether another user of the store (another server thread) verified this credential against
+   * `user`'s current `hash`; if so it is cached here too. A store that fails counts as a miss.
+   */
+  async #verifiedElsewhere(user: string, key: string, hash: PasswordHash): Promise<boolean> {
+    const found = await this.#store.has(VERIFIED_SET, this.#memberFor(key, hash))
+      .catch(() => false);
+    if (found && this.#users.get(user) === hash) this.#remember(key, hash.encoded);
+    return found;
   }
 
   /** Concurrent requests with the same new credential share one slow verification. */
@@ -175,15 +221,15 @@ export class Authenticator {
    * unknown names a mix of fast and slow answers when the file mixes hash types.
    */
   #decoy(user: string): PasswordHash {
-    const digest = createHash("sha256").update(`${this.#cacheKey}decoy:${user}`).digest();
+    const digest = createHash("sha256").update(`${this.#secret}decoy:${user}`).digest();
     return this.#decoys[digest.readUIntBE(0, 6) % this.#decoys.length];
   }
 
   /**
-   * Caches a credential verified against the hash `encoded` (here, or by another server thread
-   * with the same cache secret). It admits logins only while that is the user's hash.
+   * Caches a credential verified against the hash `encoded` (here, or by another user of the
+   * store). It admits logins only while that is the user's hash.
    */
-  remember(key: string, encoded: string): void {
+  #remember(key: string, encoded: string): void {
     if (this.#cache.size >= this.#maxCache) {
       this.#cache.delete(this.#cache.keys().next().value!);
     }

@@ -11,4 +11,3 @@ export {
 } from "./password/mod.ts";
 export type { HashAlgorithm, PasswordHash, PasswordVerifier } from "./password/mod.ts";
 export { Throttle } from "./throttle.ts";
-export type { ThrottleEvent } from "./throttle.ts";

@@ -25,13 +25,20 @@
  * attacker gets at most one guess per block. Its `Retry-After` is always `maxDelaySeconds`: a
  * value that is the same for every block says nothing about when this one lapses (a jittered one
  * would, averaged over a few answers), and an honest client waits at most one longest block.
- * Counters are forgotten `forgetAfterSeconds` after their last failure. Memory is bounded:
- * `maxTracked` entries per kind (least recently used evicted first), and at most
- * {@link KNOWN_ADDRESSES_PER_USER} known addresses per user, so one account logging in from many
- * addresses cannot evict other users' known addresses.
+ * Counters are forgotten `forgetAfterSeconds` after their last failure.
+ *
+ * The counts live in a {@link Store} (lib/state/), so that every server thread sharing it counts
+ * every attempt wherever it lands: per rule a counter (expiring `forgetAfterSeconds` after its
+ * last failure) and a block (a key that lives as long as the block); the names failing from an
+ * address as a set that lives as long as the address's count; the addresses where a user logged
+ * in as a set whose members expire `knownAddressDays` after their last success, at most
+ * {@link KNOWN_ADDRESSES_PER_USER} per user, so one account logging in from many addresses keeps
+ * only its most recent ones. The store bounds memory per kind of key (lib/state/local.ts).
  */
 
+import { createHash } from "node:crypto";
 import { DEFAULTS } from "../defaults.ts";
+import type { Store } from "../state/mod.ts";
 
 /** Settings of the throttle; every field has a safe default ({@link DEFAULT_THROTTLE}). */
 export interface ThrottleOptions {
@@ -51,16 +58,10 @@ export interface ThrottleOptions {
   readonly forgetAfterSeconds: number;
   /** Days an address where a user logged in stays known for that user; 0: no address is. */
   readonly knownAddressDays: number;
-  /** Most entries tracked at once per kind (pairs, users, addresses, users with known addresses). */
-  readonly maxTracked: number;
 }
 
-/** The config's throttle defaults (lib/defaults.ts), on, with a bound on what is tracked. */
-export const DEFAULT_THROTTLE: ThrottleOptions = {
-  enabled: true,
-  ...DEFAULTS.throttle,
-  maxTracked: 10_000,
-};
+/** The config's throttle defaults (lib/defaults.ts), on. */
+export const DEFAULT_THROTTLE: ThrottleOptions = { enabled: true, ...DEFAULTS.throttle };
 
 /** Known addresses kept per user (most recently successful first). */
 export const KNOWN_ADDRESSES_PER_USER = 64;
@@ -70,54 +71,41 @@ const MAX_USER_KEY = 256;
 
 const DAY_MS = 86_400_000;
 
-/** A failure counter of one pair, user or address. */
-interface Counter {
-  /** Failures counted; for an address, failures since `clientUsers` names were reached. */
-  failures: number;
-  /** When the last failure was counted (ms). */
-  last: number;
-  /** Until when (ms) the key is blocked. */
-  blockedUntil: number;
-  /** Addresses only: hashes of the distinct names that failed, at most `clientUsers`. */
-  names?: Set<number>;
-}
-
-/** A failed or successful login, as one server thread tells the others (lib/service/start.ts). */
-export interface ThrottleEvent {
-  readonly kind: "failed" | "succeeded";
-  readonly client: string;
-  readonly user: string | null;
-}
+/**
+ * The store's keys, by kind. Each kind is its own namespace (the text before the ":"), which the
+ * store bounds on its own: a flood of failures cannot push out the known addresses. Addresses
+ * never contain a newline, so no two (address, user) pairs share a key.
+ */
+const KEY = {
+  pair: (client: string, user: string) => `throttle.pair:${client}\n${user}`,
+  pairBlock: (client: string, user: string) => `throttle.pair.block:${client}\n${user}`,
+  user: (user: string) => `throttle.user:${user}`,
+  userBlock: (user: string) => `throttle.user.block:${user}`,
+  client: (client: string) => `throttle.client:${client}`,
+  clientBlock: (client: string) => `throttle.client.block:${client}`,
+  clientNames: (client: string) => `throttle.client.names:${client}`,
+  known: (user: string) => `throttle.known:${user}`,
+};
 
 /** Counts failed logins and says when a client must wait before trying a user's password. */
 export class Throttle {
   readonly options: ThrottleOptions;
-  /** "address\nuser" -> failures of that pair. */
-  readonly #pairs = new Map<string, Counter>();
-  readonly #users = new Map<string, Counter>();
-  readonly #clients = new Map<string, Counter>();
-  /** user -> (address -> time of its last success there). */
-  readonly #known = new Map<string, Map<string, number>>();
-  /** Seed of the name hashes counted per address, so nobody can pick colliding names. */
-  readonly #seed = Math.floor(Math.random() * 2 ** 32);
-  readonly #now: () => number;
+  readonly #store: Store;
   readonly #log: (line: string) => void;
-  /** Receives every failure and success recorded here (not those from {@link apply}). */
-  publish: ((event: ThrottleEvent) => void) | null = null;
 
   /**
+   * @param store where the counts live; server threads that share it count each other's attempts
    * @param options overrides of {@link DEFAULT_THROTTLE}
    * @param log receives one line when a pair, a user or an address gets blocked (never a password)
-   * @param now milliseconds clock (tests pass a fake one)
    */
   constructor(
+    store: Store,
     options: Partial<ThrottleOptions> = {},
     log: (line: string) => void = () => {},
-    now: () => number = () => performance.now(),
   ) {
     this.options = { ...DEFAULT_THROTTLE, ...options };
+    this.#store = store;
     this.#log = log;
-    this.#now = now;
   }
 
   /**
@@ -125,157 +113,124 @@ export class Throttle {
    * always `maxDelaySeconds` (rounded up), which does not reveal when the block lapses. Call
    * before checking a password that is not already known to be valid.
    */
-  retryAfter(client: string, user: string | null): number {
+  async retryAfter(client: string, user: string | null): Promise<number> {
     if (!this.options.enabled) return 0;
-    return this.#blocked(clientKey(client), user === null ? null : userKey(user))
-      ? Math.ceil(this.options.maxDelaySeconds)
-      : 0;
+    const blocked = await this.#blocked(clientKey(client), user === null ? null : userKey(user));
+    return blocked ? Math.ceil(this.options.maxDelaySeconds) : 0;
   }
 
-  #blocked(client: string, user: string | null): boolean {
-    const now = this.#now();
-    const blocked = (map: Map<string, Counter>, key: string) =>
-      (map.get(key)?.blockedUntil ?? 0) > now;
-    if (user === null) return blocked(this.#clients, client);
-    if (blocked(this.#pairs, pairKey(client, user))) return true;
-    if (this.#isKnown(client, user, now)) return false;
-    return blocked(this.#users, user) || blocked(this.#clients, client);
+  async #blocked(client: string, user: string | null): Promise<boolean> {
+    const store = this.#store;
+    const clientBlocked = store.get(KEY.clientBlock(client)).then((v) => v !== null);
+    if (user === null) return await clientBlocked;
+    const [pair, known, userBlocked, spread] = await Promise.all([
+      store.get(KEY.pairBlock(client, user)).then((v) => v !== null),
+      this.options.knownAddressDays > 0 ? store.has(KEY.known(user), client) : false,
+      store.get(KEY.userBlock(user)).then((v) => v !== null),
+      clientBlocked,
+    ]);
+    return pair || (!known && (userBlocked || spread));
   }
 
   /** Records a failed password check by `client` as `user` (null: no name was given). */
-  failed(client: string, user: string | null): void {
+  async failed(address: string, name: string | null): Promise<void> {
     if (!this.options.enabled) return;
-    this.publish?.({ kind: "failed", client, user });
-    this.#failed(client, user);
+    const client = clientKey(address);
+    const user = name === null ? null : userKey(name);
+    const [lines, spread] = await Promise.all([
+      name !== null && user !== null ? this.#countNameFailure(address, client, name, user) : [],
+      this.#countSpread(address, client, user ?? ""),
+    ]);
+    for (const line of [...lines, ...spread]) this.#log(line);
   }
 
   /**
    * Records a successful login: the pair's failures are forgotten and the address becomes known
    * for the user. The user's and the address's failures stay (see the module comment).
    */
-  succeeded(client: string, user: string): void {
+  async succeeded(address: string, name: string): Promise<void> {
     if (!this.options.enabled) return;
-    this.publish?.({ kind: "succeeded", client, user });
-    this.#succeeded(clientKey(client), userKey(user));
-  }
-
-  /** Records what another server thread's throttle recorded, so limits count every thread. */
-  apply(event: ThrottleEvent): void {
-    if (!this.options.enabled) return;
-    if (event.kind === "failed") this.#failed(event.client, event.user);
-    else if (event.user !== null) this.#succeeded(clientKey(event.client), userKey(event.user));
-  }
-
-  /** Entries currently tracked (for tests and metrics). */
-  get tracked(): { clients: number; users: number; pairs: number; knownAddresses: number } {
-    let knownAddresses = 0;
-    for (const addresses of this.#known.values()) knownAddresses += addresses.size;
-    return {
-      clients: this.#clients.size,
-      users: this.#users.size,
-      pairs: this.#pairs.size,
-      knownAddresses,
-    };
-  }
-
-  #failed(address: string, name: string | null): void {
-    const now = this.#now();
     const client = clientKey(address);
-    const user = name === null ? null : userKey(name);
-    if (name !== null && user !== null) this.#countNameFailure(address, client, name, user, now);
-    this.#countSpread(address, client, user ?? "", now);
+    const user = userKey(name);
+    const store = this.#store;
+    const days = this.options.knownAddressDays;
+    await Promise.all([
+      store.delete(KEY.pair(client, user)),
+      store.delete(KEY.pairBlock(client, user)),
+      days > 0
+        ? store.add(KEY.known(user), client, days * DAY_MS, { limit: KNOWN_ADDRESSES_PER_USER })
+        : 0,
+    ]);
   }
 
-  /** Rules 1 and 2: the pair's and the user's counters. */
-  #countNameFailure(address: string, client: string, name: string, user: string, now: number) {
+  /** Rules 1 and 2: the pair's and the user's counters; resolves the lines to log. */
+  async #countNameFailure(address: string, client: string, name: string, user: string) {
     const shown = JSON.stringify(name.slice(0, 64));
-    const pair = this.#counter(this.#pairs, pairKey(client, user), now);
-    const pairMs = this.#count(pair, this.options.clientFailures, now);
-    if (pairMs) {
-      this.#log(
-        `login throttled: client ${address} waits ${seconds(pairMs)} s for user ${shown} after ` +
+    const o = this.options;
+    const [pair, counted] = await Promise.all([
+      this.#count(KEY.pair(client, user), KEY.pairBlock(client, user), o.clientFailures),
+      this.#count(KEY.user(user), KEY.userBlock(user), o.userFailures),
+    ]);
+    const lines: string[] = [];
+    if (pair.ms) {
+      lines.push(
+        `login throttled: client ${address} waits ${seconds(pair.ms)} s for user ${shown} after ` +
           `${pair.failures} failed logins`,
       );
     }
-    const counter = this.#counter(this.#users, user, now);
-    const userMs = this.#count(counter, this.options.userFailures, now);
-    if (userMs) {
-      this.#log(
-        `login throttled: user ${shown} waits ${seconds(userMs)} s after ${counter.failures} ` +
+    if (counted.ms) {
+      lines.push(
+        `login throttled: user ${shown} waits ${seconds(counted.ms)} s after ${counted.failures} ` +
           "failed logins (not at addresses where it logged in before)",
       );
     }
+    return lines;
   }
 
-  /** Rule 3: the distinct names failing from the address. */
-  #countSpread(address: string, client: string, user: string, now: number): void {
+  /**
+   * Rule 3: the distinct names failing from the address. Its set of names lives as long as its
+   * count: both are forgotten `forgetAfterSeconds` after the address's last failure.
+   */
+  async #countSpread(address: string, client: string, user: string): Promise<string[]> {
     const limit = this.options.clientUsers;
-    const spread = this.#counter(this.#clients, client, now);
-    const names = (spread.names ??= new Set());
-    if (names.size < limit) names.add(this.#nameHash(user));
-    if (names.size < limit) return;
-    spread.failures++;
-    const ms = this.#block(spread, spread.failures - 1, now);
-    this.#log(
-      `login throttled: client ${address} waits ${seconds(ms)} s after failed logins as ` +
-        `${names.size} user names (not for names that logged in from it before)`,
-    );
+    const ttl = this.options.forgetAfterSeconds * 1000;
+    const names = await this.#store.add(KEY.clientNames(client), nameMember(user), ttl, {
+      expiry: "set",
+      limit,
+    });
+    if (names < limit) return [];
+    const spread = await this.#count(KEY.client(client), KEY.clientBlock(client), 1);
+    return [
+      `login throttled: client ${address} waits ${seconds(spread.ms)} s after failed logins as ` +
+      `${names} user names (not for names that logged in from it before)`,
+    ];
   }
 
-  #succeeded(client: string, user: string): void {
-    this.#pairs.delete(pairKey(client, user));
-    if (this.options.knownAddressDays <= 0) return;
-    const addresses = this.#known.get(user) ?? new Map<string, number>();
-    touch(this.#known, user, addresses, this.options.maxTracked);
-    touch(addresses, client, this.#now(), KNOWN_ADDRESSES_PER_USER);
-  }
-
-  #isKnown(client: string, user: string, now: number): boolean {
-    const since = this.#known.get(user)?.get(client);
-    return since !== undefined && now - since <= this.options.knownAddressDays * DAY_MS;
-  }
-
-  /** The counter of `key` (a fresh one when absent or forgotten), as the most recently used. */
-  #counter(map: Map<string, Counter>, key: string, now: number): Counter {
-    let counter = map.get(key);
-    if (!counter || now - counter.last > this.options.forgetAfterSeconds * 1000) {
-      counter = { failures: 0, last: now, blockedUntil: 0 };
-    }
-    counter.last = now;
-    touch(map, key, counter, this.options.maxTracked);
-    return counter;
-  }
-
-  /** Counts one failure; from the `allowed`-th on, blocks and returns the block's ms (else 0). */
-  #count(counter: Counter, allowed: number, now: number): number {
-    counter.failures++;
-    return counter.failures < allowed ? 0 : this.#block(counter, counter.failures - allowed, now);
-  }
-
-  /** Blocks for baseDelay × 2^doublings (at most maxDelay); returns the block's ms. */
-  #block(counter: Counter, doublings: number, now: number): number {
+  /**
+   * Counts one failure under `key`; from the `allowed`-th on, blocks `block` for baseDelay ×
+   * 2^(failures − allowed), at most maxDelay. Resolves the failures and the block's ms (0: none).
+   */
+  async #count(key: string, block: string, allowed: number) {
     const o = this.options;
-    const ms = Math.min(
-      o.maxDelaySeconds * 1000,
-      o.baseDelaySeconds * 1000 * 2 ** Math.min(doublings, 30),
-    );
-    counter.blockedUntil = Math.max(counter.blockedUntil, now + ms);
-    return ms;
-  }
-
-  /** A seeded 32-bit FNV-1a hash: distinct names per address cost 4 bytes each, not 256. */
-  #nameHash(name: string): number {
-    let h = (0x811c9dc5 ^ this.#seed) >>> 0;
-    for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
-    return h >>> 0;
+    const failures = await this.#store.increment(key, o.forgetAfterSeconds * 1000);
+    if (failures < allowed) {
+      // A count starting afresh (forgotten or evicted) ends what was left of its old block.
+      if (failures === 1) await this.#store.delete(block);
+      return { failures, ms: 0 };
+    }
+    const doublings = Math.min(failures - allowed, 30);
+    const ms = Math.min(o.maxDelaySeconds * 1000, o.baseDelaySeconds * 1000 * 2 ** doublings);
+    await this.#store.put(block, true, ms);
+    return { failures, ms };
   }
 }
 
-/** Sets `key` as the most recently used entry of `map`, evicting the least recent over `max`. */
-function touch<V>(map: Map<string, V>, key: string, value: V, max: number): void {
-  map.delete(key); // re-insert: a Map iterates in insertion order, least recent first
-  map.set(key, value);
-  while (map.size > max) map.delete(map.keys().next().value!);
+/**
+ * The member a name is counted as among an address's names: 128 bits of its SHA-256, so that a
+ * name costs 22 bytes rather than up to 256, and nobody can find names that count as one.
+ */
+function nameMember(name: string): string {
+  return createHash("sha256").update(name).digest("base64").slice(0, 22);
 }
 
 function seconds(ms: number): number {
@@ -284,11 +239,6 @@ function seconds(ms: number): number {
 
 function userKey(user: string): string {
   return user.length > MAX_USER_KEY ? user.slice(0, MAX_USER_KEY) : user;
-}
-
-/** Addresses never contain a newline, so no two (address, user) pairs share a key. */
-function pairKey(client: string, user: string): string {
-  return `${client}\n${user}`;
 }
 
 /** The key of a client address: IPv4 as is, IPv6 by its /64 (IPv4-mapped IPv6 as IPv4). */

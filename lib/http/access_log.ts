@@ -101,8 +101,8 @@ export interface AccessLog {
 
 /**
  * Whole lines joined into writes of at most PIPE_BUF (4096) bytes: the size up to which a write to
- * a pipe is atomic, so lines from several server threads (lib/service/start.ts) sharing stdout never
- * interleave mid-line. (Appends to a file are atomic per write anyway.)
+ * a pipe is atomic, so lines from several server threads (lib/service/threads/) sharing stdout
+ * never interleave mid-line. (Appends to a file are atomic per write anyway.)
  */
 export function batches(lines: readonly string[], limit = 4096): string[] {
   const out: string[] = [];

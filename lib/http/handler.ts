@@ -17,6 +17,7 @@ import type { Metrics, MetricsSnapshot } from "./metrics.ts";
 import { authorize } from "./policy.ts";
 import { matchRoute, type RouteMatch } from "./routes.ts";
 import { type Authenticator, Throttle } from "../auth/mod.ts";
+import { LocalStore } from "../state/mod.ts";
 import { bridgeWebSocket, isWebSocketUpgrade } from "./websocket.ts";
 import { log } from "../log.ts";
 import { discardUnreadBody } from "./request_body.ts";
@@ -38,8 +39,8 @@ export interface HandlerDeps {
   /** Called with the one-line reason when promgate answers 5xx itself (upstream down, timeout). */
   readonly onUpstreamError?: (line: string) => void;
   /**
-   * Failed-login throttling; it outlives reloads. Absent: a Throttle with the safe defaults,
-   * logging through `onSecurityEvent`. null: no throttling.
+   * Failed-login throttling; it outlives reloads. Absent: a Throttle with the safe defaults and a
+   * store of its own, logging through `onSecurityEvent`. null: no throttling.
    */
   readonly throttle?: Throttle | null;
   /**
@@ -71,7 +72,9 @@ interface Outcome {
 /** Builds the handler that the runtime's server calls for every request. */
 export function createHandler(deps: HandlerDeps) {
   const onSecurityEvent = deps.onSecurityEvent ?? log;
-  const throttle = deps.throttle === undefined ? new Throttle({}, onSecurityEvent) : deps.throttle;
+  const throttle = deps.throttle === undefined
+    ? new Throttle(new LocalStore(), {}, onSecurityEvent)
+    : deps.throttle;
   const ctx: Context = { deps, throttle, onSecurityEvent };
   return async (req: Request, info: ClientInfo): Promise<Response> => {
     const started = performance.now();
@@ -292,7 +295,7 @@ async function authenticate(
     throttle ? (name) => throttle.retryAfter(client, name) : undefined,
   );
   if (result.ok) {
-    if (!result.cached) throttle?.succeeded(client, result.user);
+    if (!result.cached) await throttle?.succeeded(client, result.user);
     return { ok: true, user: result.user, cacheHit: result.cached };
   }
   const failed = { user: result.user, route: routePath, authFailure: result.reason };
@@ -301,7 +304,8 @@ async function authenticate(
     return { ok: false, outcome: { ...plain(429, "429 Too Many Requests\n", headers), ...failed } };
   }
   if (result.reason === "unknown_user" || result.reason === "wrong_password") {
-    throttle?.failed(client, result.user);
+    // Counted before the answer, so that the client's next attempt finds it wherever it lands.
+    await throttle?.failed(client, result.user);
   }
   return { ok: false, outcome: { ...challenge(realm), ...failed } };
 }

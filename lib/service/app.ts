@@ -3,9 +3,10 @@
  * keeps it current: the htpasswd file and the certificate/key are re-read when they change on
  * disk, the whole config on request (SIGHUP). A new version that does not load is logged and
  * the last good one keeps serving; the reload gauges (reload_status.ts) say so until a load
- * succeeds, and every load that succeeds prints the warnings about what it loaded (warnings.ts). Every request reads the state once, when it starts, so a reload never
- * changes the rules under a request in flight.
- * main.ts owns the process (arguments, signals, exit codes); this module owns the service.
+ * succeeds, and every load that succeeds prints the warnings about what it loaded (warnings.ts).
+ * Every request reads the state once, when it starts, so a reload never changes the rules under a
+ * request in flight. This is one server; lib/service/threads/ runs several of them as one, each
+ * with the same store (AppOptions.shared).
  */
 import {
   type ClientInfo,
@@ -26,10 +27,12 @@ import {
   Authenticator,
   createVerifier,
   loadHtpasswd,
+  newCacheSecret,
   type PasswordVerifier,
   Throttle,
   type Users,
 } from "../auth/mod.ts";
+import { LocalStore, type Store } from "../state/mod.ts";
 // Types only: the config module (zod, certificate generation) would cost each server thread
 // ~25 MB; the caller passes the loaders (see ConfigLoaders).
 import type { Config, TlsConfig } from "../config/mod.ts";
@@ -66,19 +69,21 @@ class LiveApp implements App {
   /** State-change messages; see AppOptions.notice. */
   readonly #notice: Logger;
   readonly #options: AppOptions & { loaders: ConfigLoaders };
-  #throttle: Throttle | null = null;
+  /** Failed-login counts and verified credentials (see AppOptions.shared). */
+  readonly #store: Store;
+  readonly #secret: string;
   readonly #accessLog: SwitchableAccessLog;
   /** One set of counters for the process's life, across reloads. */
   readonly #metrics: Metrics;
   /** Whether the last loads succeeded, for the reload gauges. */
   readonly #reloads: ReloadStatus;
   #state: HandlerState;
-  /** Rebuilt only when the throttle settings change, so failure counts survive other reloads. */
+  /** Rebuilt when the throttle settings change (the counts, in the store, stay). */
   #handler: HttpHandler;
   #throttleSettings: string;
   #server: Server | null = null;
   #watcher: FileWatcher | null = null;
-  #reaper: ClientTimeoutSweep | null = null;
+  #clientTimeouts: ClientTimeoutSweep | null = null;
   /** Old servers finishing their requests after a certificate change. */
   readonly #draining = new Set<Promise<void>>();
   /** Reloads run one at a time, in order (SIGHUP and file changes may coincide). */
@@ -98,9 +103,8 @@ class LiveApp implements App {
     this.#log = log;
     this.#notice = options.notice ?? log;
     this.#options = options;
-    options.link?.onThrottle((event) => this.#throttle?.apply(event));
-    options.link?.onLogin((key, encoded) => this.#state.authenticator?.remember(key, encoded));
-    options.link?.onFilesChanged((changed) => void this.#filesChanged(changed));
+    this.#store = options.shared?.store ?? new LocalStore();
+    this.#secret = options.shared?.secret ?? newCacheSecret();
     this.#accessLog = new SwitchableAccessLog(openLog(config));
     this.#reloads = options.reloadStatus ?? ReloadStatus.create();
     this.#metrics = new Metrics({
@@ -150,7 +154,7 @@ class LiveApp implements App {
     // Listening with everything loaded is a successful load (as Prometheus counts its start).
     this.#reloads.started();
     if (!this.#options.connections) {
-      this.#reaper = await enforceClientTimeouts(
+      this.#clientTimeouts = await enforceClientTimeouts(
         this.#runtime,
         this.#server.port,
         connections,
@@ -165,13 +169,12 @@ class LiveApp implements App {
           `(SHA-256 fingerprint ${generated.fingerprint})`,
       );
     }
-    const link = this.#options.link;
-    if (link && !link.watchesFiles) return;
+    if (this.#options.watchFiles === false) return;
     this.#watcher = await watchFiles(
       this.#watchedFiles(),
       (changed) => {
-        link?.publishFilesChanged(changed);
-        return this.#filesChanged(changed);
+        this.#options.onFilesChanged?.(changed);
+        return this.filesChanged(changed);
       },
       pollMs,
     );
@@ -196,13 +199,14 @@ class LiveApp implements App {
     const drained = Promise.all([this.server.shutdown(), ...this.#draining]).then(() => true);
     const inTime = await Promise.race([drained, grace]);
     clearTimeout(timer);
-    this.#reaper?.stop(); // it ran on while draining: slow clients do not hold up the exit
+    this.#clientTimeouts?.stop(); // it ran on while draining: slow clients do not hold up the exit
     if (!inTime) {
       this.#log(
         `shutdown grace of ${graceMs / 1000} s ran out; closing the requests still in flight`,
       );
     }
     this.#verifier.close();
+    if (!this.#options.shared) await this.#store.close();
     await this.#accessLog.close();
   }
 
@@ -269,7 +273,7 @@ class LiveApp implements App {
     return files;
   }
 
-  #filesChanged(changed: string[]): Promise<void> {
+  filesChanged(changed: string[]): Promise<void> {
     const { config } = this.#state;
     const tasks: Promise<void>[] = [];
     if (config.auth && changed.includes(config.auth.htpasswdFile)) {
@@ -379,26 +383,20 @@ class LiveApp implements App {
   }
 
   #newAuthenticator(users: Users): Authenticator {
-    const link = this.#options.link;
-    if (!link) return new Authenticator(users, this.#verifier);
-    const authenticator = new Authenticator(users, this.#verifier, undefined, link.cacheSecret);
-    authenticator.publish = (key, encoded) => link.publishLogin(key, encoded);
-    return authenticator;
+    return new Authenticator(users, this.#verifier, undefined, this.#secret, this.#store);
   }
 
   #newHandler(config: Config): HttpHandler {
     const settings = config.auth?.throttle ?? null;
-    const link = this.#options.link;
-    this.#throttle = settings ? new Throttle(settings, this.#notice) : null;
-    if (this.#throttle && link) this.#throttle.publish = (event) => link.publishThrottle(event);
     return createHandler({
       state: () => this.#state,
       client: this.#runtime,
       onUpstreamError: (line) => this.#log(`upstream error: ${line}`),
       onSecurityEvent: this.#log,
-      throttle: this.#throttle,
+      // Logs to #log, not #notice: with a shared store, a block is counted by one server only.
+      throttle: settings ? new Throttle(this.#store, settings, this.#log) : null,
       metrics: this.#metrics,
-      otherMetrics: link ? () => link.otherMetrics() : undefined,
+      otherMetrics: this.#options.otherMetrics,
     });
   }
 }

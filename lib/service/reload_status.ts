@@ -11,8 +11,8 @@
  * a broken htpasswd file is still refused: "successful" means the last load of every kind
  * succeeded, and the timestamp is the last time a load left every kind good (start-up counts).
  *
- * The record lives in a SharedArrayBuffer with one slot per server thread (lib/service/start.ts), so
- * that every thread reads the whole process's state and a scrape answers the same whichever
+ * The record lives in a SharedArrayBuffer with one slot per server thread (lib/service/threads/),
+ * so that every thread reads the whole process's state and a scrape answers the same whichever
  * thread serves it, without asking the others. The process counts as successful only when every
  * thread's last loads were; its timestamp is the earliest of the threads' (when all had last
  * been good).

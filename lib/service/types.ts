@@ -1,7 +1,8 @@
 /** What a running promgate offers, and what starting one takes (app.ts). */
 import type { MetricsSnapshot } from "../http/mod.ts";
 import type { ConnectionTable } from "../slow_clients/mod.ts";
-import type { PasswordVerifier, ThrottleEvent } from "../auth/mod.ts";
+import type { PasswordVerifier } from "../auth/mod.ts";
+import type { Store } from "../state/mod.ts";
 // Types only: the config module (zod, certificate generation) would cost each server thread
 // ~25 MB.
 import type { Config, TlsConfig } from "../config/mod.ts";
@@ -27,39 +28,18 @@ export interface App {
    * (main.ts exits).
    */
   shutdown(graceMs?: number): Promise<void>;
-  /** This thread's request counts, for a scrape answered by another server thread. */
+  /** This server's request counts, for a scrape answered by another server. */
   metricsSnapshot(): MetricsSnapshot;
+  /**
+   * Loads the watched files named in `changed` again (the htpasswd file, the certificate and
+   * key), as the app does itself when it watches them.
+   */
+  filesChanged(changed: string[]): Promise<void>;
 }
 /** Where promgate's own messages (not access-log lines) go. */
 export type Logger = (line: string) => void;
 
-/** How one server thread shares state with the others (lib/service/start.ts); absent when alone. */
-export interface ThreadLink {
-  /** Tells the other threads about a login this thread's throttle recorded. */
-  publishThrottle(event: ThrottleEvent): void;
-  /** Registers the receiver of the other threads' throttle records. */
-  onThrottle(apply: (event: ThrottleEvent) => void): void;
-  /** The other threads' metrics, for a scrape answered here. */
-  otherMetrics(): Promise<MetricsSnapshot[]>;
-  /** The credential cache's secret, the same in every thread. */
-  readonly cacheSecret: string;
-  /** Tells the other threads about a credential this thread verified. */
-  publishLogin(key: string, encoded: string): void;
-  /** Registers the receiver of the other threads' verified credentials. */
-  onLogin(remember: (key: string, encoded: string) => void): void;
-  /**
-   * Whether this thread watches the htpasswd and certificate files. One thread does, and tells
-   * the others what changed, so that all switch within milliseconds of each other instead of
-   * up to a polling interval apart.
-   */
-  readonly watchesFiles: boolean;
-  /** Tells the other threads which watched files changed. */
-  publishFilesChanged(changed: string[]): void;
-  /** Registers the receiver of the watching thread's file changes. */
-  onFilesChanged(reload: (changed: string[]) => void): void;
-}
-
-/** How the app runs: alone (the defaults) or as one of several server threads. */
+/** How the app runs: alone (the defaults) or as one of several servers (lib/service/threads/). */
 export interface AppOptions {
   /** How often watched files are polled; default lib/service/file_watch.ts's DEFAULT_POLL_MS. */
   readonly pollMs?: number;
@@ -70,7 +50,21 @@ export interface AppOptions {
    * every server thread would otherwise print once each; default: the app's logger.
    */
   readonly notice?: Logger;
-  readonly link?: ThreadLink;
+  /**
+   * Where the failed-login counts and the verified credentials live, with the secret of the
+   * credential keys, which every server sharing the store must have; default: a store of the
+   * app's own (closed on shutdown) and a random secret.
+   */
+  readonly shared?: { readonly store: Store; readonly secret: string };
+  /**
+   * Whether the app watches the htpasswd and certificate files itself; default true. One that
+   * does not is told of changes through App.filesChanged.
+   */
+  readonly watchFiles?: boolean;
+  /** Told which watched files changed, when the app's own watching finds them (to tell others). */
+  readonly onFilesChanged?: (changed: string[]) => void;
+  /** The counts of the other servers of this process, added to every scrape answered here. */
+  readonly otherMetrics?: () => Promise<MetricsSnapshot[]>;
   /** Checks passwords; default: a verifier of this thread's own (closed on shutdown). */
   readonly verifier?: PasswordVerifier;
   /**
@@ -87,10 +81,20 @@ export interface AppOptions {
 }
 
 /**
- * How the app reads its config and certificate again (reloads): lib/config/load.ts's functions in the
- * main thread; in a server thread, the main thread does it (so all threads serve the same).
+ * How the app reads its config and certificate again (reloads): lib/config/load.ts's functions in
+ * the main thread; in a server thread, the main thread does it (so all threads serve the same).
  */
 export interface ConfigLoaders {
   loadConfig(file: string): Promise<Config>;
   readTlsFiles(certFile: string, keyFile: string): Promise<TlsConfig>;
+}
+
+/** What main.ts runs: one app, or several server threads that act as one. */
+export interface Service {
+  /** How many server threads serve requests. */
+  readonly threads: number;
+  readonly url: string;
+  readonly config: Config;
+  reload(): Promise<void>;
+  shutdown(graceMs?: number): Promise<void>;
 }

@@ -18,6 +18,8 @@ import { parseHtpasswd } from "../../lib/auth/htpasswd.ts";
 import { createVerifier } from "../../lib/auth/password/verifier.ts";
 import { denoRuntime } from "../../lib/runtime/deno/adapter.ts";
 import { clientKey, DEFAULT_THROTTLE, Throttle } from "../../lib/auth/throttle.ts";
+import { LocalStore } from "../../lib/state/local.ts";
+import { StoreBroker, ThreadStore } from "../../lib/state/threads.ts";
 import { type Gate, median, secret, secretBasic, startGate, startRecorder } from "./_helpers.ts";
 
 const DAY_MS = 86_400_000;
@@ -27,10 +29,19 @@ function clock() {
   return { now: () => t, advance: (ms: number) => void (t += ms) };
 }
 
+/** A Throttle with `options` over a store of its own on clock `c`. */
+function throttle(
+  c: ReturnType<typeof clock>,
+  options: ConstructorParameters<typeof Throttle>[1] = {},
+  log: (line: string) => void = () => {},
+) {
+  return new Throttle(new LocalStore({ now: c.now }), options, log);
+}
+
 /** How long (ms, to the millisecond) `client` stays blocked for `user`, probing with the clock. */
-function blockLength(t: Throttle, c: ReturnType<typeof clock>, client: string, user: string) {
+async function blockLength(t: Throttle, c: ReturnType<typeof clock>, client: string, user: string) {
   let waited = 0;
-  while (t.retryAfter(client, user) > 0) {
+  while (await t.retryAfter(client, user) > 0) {
     c.advance(1);
     waited++;
   }
@@ -40,23 +51,27 @@ function blockLength(t: Throttle, c: ReturnType<typeof clock>, client: string, u
 // ---------------------------------------------------------------------------------------------
 // The rules, on the Throttle with a fake clock.
 
-Deno.test("one address guessing one user is blocked for 1 s, 2 s, 4 s … 60 s; its other users are not", () => {
+Deno.test("one address guessing one user is blocked for 1 s, 2 s, 4 s … 60 s; its other users are not", async () => {
   const c = clock();
   const lines: string[] = [];
-  const t = new Throttle({}, (l) => void lines.push(l), c.now);
+  const t = throttle(c, {}, (l) => void lines.push(l));
   for (let i = 1; i <= 4; i++) {
-    t.failed("192.0.2.1", "alice");
-    assertEquals(t.retryAfter("192.0.2.1", "alice"), 0, `after ${i} failures`);
+    await t.failed("192.0.2.1", "alice");
+    assertEquals(await t.retryAfter("192.0.2.1", "alice"), 0, `after ${i} failures`);
   }
-  t.failed("192.0.2.1", "alice");
-  assert(t.retryAfter("192.0.2.1", "alice") > 0, "the 5th failure blocks the pair");
-  assertEquals(t.retryAfter("192.0.2.1", "bob"), 0, "the same address as another user is not");
-  assertEquals(t.retryAfter("192.0.2.2", "alice"), 0, "the same user from elsewhere is not");
-  assertEquals(blockLength(t, c, "192.0.2.1", "alice"), 1000);
+  await t.failed("192.0.2.1", "alice");
+  assert(await t.retryAfter("192.0.2.1", "alice") > 0, "the 5th failure blocks the pair");
+  assertEquals(
+    await t.retryAfter("192.0.2.1", "bob"),
+    0,
+    "the same address as another user is not",
+  );
+  assertEquals(await t.retryAfter("192.0.2.2", "alice"), 0, "the same user from elsewhere is not");
+  assertEquals(await blockLength(t, c, "192.0.2.1", "alice"), 1000);
   const expected = [2, 4, 8, 16, 32, 60, 60];
   for (const seconds of expected) {
-    t.failed("192.0.2.1", "alice");
-    assertEquals(blockLength(t, c, "192.0.2.1", "alice"), seconds * 1000);
+    await t.failed("192.0.2.1", "alice");
+    assertEquals(await blockLength(t, c, "192.0.2.1", "alice"), seconds * 1000);
   }
   const pairLines = lines.filter((l) => l.includes('for user "alice"'));
   assertEquals(pairLines.length, 1 + expected.length, "one line per block");
@@ -65,153 +80,167 @@ Deno.test("one address guessing one user is blocked for 1 s, 2 s, 4 s … 60 s; 
     /^login throttled: client 192\.0\.2\.1 waits 1 s for user "alice" after 5 failed logins$/,
   );
   c.advance(DEFAULT_THROTTLE.forgetAfterSeconds * 1000 + 1);
-  t.failed("192.0.2.1", "alice");
-  assertEquals(t.retryAfter("192.0.2.1", "alice"), 0, "forgotten after forgetAfterSeconds");
+  await t.failed("192.0.2.1", "alice");
+  assertEquals(await t.retryAfter("192.0.2.1", "alice"), 0, "forgotten after forgetAfterSeconds");
 });
 
-Deno.test("Retry-After is always the longest delay, so it does not tell when a block ends", () => {
+Deno.test("Retry-After is always the longest delay, so it does not tell when a block ends", async () => {
   const c = clock();
-  const t = new Throttle({}, () => {}, c.now);
-  for (let i = 0; i < 5; i++) t.failed("192.0.2.1", "alice");
-  assertEquals(t.retryAfter("192.0.2.1", "alice"), 60, "a 1 s block answers 60");
+  const t = throttle(c, {});
+  for (let i = 0; i < 5; i++) await t.failed("192.0.2.1", "alice");
+  assertEquals(await t.retryAfter("192.0.2.1", "alice"), 60, "a 1 s block answers 60");
   c.advance(999);
-  assertEquals(t.retryAfter("192.0.2.1", "alice"), 60, "and 60 until its last millisecond");
+  assertEquals(await t.retryAfter("192.0.2.1", "alice"), 60, "and 60 until its last millisecond");
   c.advance(1);
-  assertEquals(t.retryAfter("192.0.2.1", "alice"), 0);
-  const short = new Throttle({ maxDelaySeconds: 2.5 }, () => {}, c.now);
-  for (let i = 0; i < 5; i++) short.failed("192.0.2.1", "alice");
-  assertEquals(short.retryAfter("192.0.2.1", "alice"), 3, "whole seconds, rounded up");
+  assertEquals(await t.retryAfter("192.0.2.1", "alice"), 0);
+  const short = throttle(c, { maxDelaySeconds: 2.5 });
+  for (let i = 0; i < 5; i++) await short.failed("192.0.2.1", "alice");
+  assertEquals(await short.retryAfter("192.0.2.1", "alice"), 3, "whole seconds, rounded up");
 });
 
 Deno.test(
   "the issue's attack: 16 addresses, then a guess every 0.25 s from 60 rotating ones, do not " +
     "keep a user out where they logged in; the guesses stay bounded",
-  () => {
+  async () => {
     const c = clock();
-    const t = new Throttle({}, () => {}, c.now);
-    t.succeeded("203.0.113.7", "alice"); // alice's usual address
+    const t = throttle(c, {});
+    await t.succeeded("203.0.113.7", "alice"); // alice's usual address
     let guesses = 0;
-    const guess = (address: string) => {
-      if (t.retryAfter(address, "alice") > 0) return;
+    const guess = async (address: string) => {
+      if (await t.retryAfter(address, "alice") > 0) return;
       guesses++;
-      t.failed(address, "alice");
+      await t.failed(address, "alice");
     };
-    for (let i = 0; i < 16; i++) guess(`198.51.100.${i}`);
+    for (let i = 0; i < 16; i++) await guess(`198.51.100.${i}`);
     let refused = 0;
     let asked = 0;
     for (let tick = 1; tick <= 400; tick++) { // 100 s
       c.advance(250);
-      guess(`192.0.2.${tick % 60}`);
+      await guess(`192.0.2.${tick % 60}`);
       if (tick % 8 === 0) { // alice logs in every 2 s, her credential not cached
         asked++;
-        if (t.retryAfter("203.0.113.7", "alice") > 0) refused++;
-        else t.succeeded("203.0.113.7", "alice");
+        if (await t.retryAfter("203.0.113.7", "alice") > 0) refused++;
+        else await t.succeeded("203.0.113.7", "alice");
       }
     }
     assertEquals(asked, 50);
     assertEquals(refused, 0, `${refused} of ${asked} logins of alice refused`);
     // 10 free, then blocks of 1, 2, 4, 8, 16, 32 s (63 s) and 60 s each: 16 guesses in 100 s.
     assert(guesses <= 16, `the attacker made ${guesses} guesses in 100 s`);
-    assert(t.retryAfter("192.0.2.200", "alice") > 0, "a new address for alice still waits");
-    assertEquals(t.retryAfter("192.0.2.200", "bob"), 0, "other users are not affected");
+    assert(await t.retryAfter("192.0.2.200", "alice") > 0, "a new address for alice still waits");
+    assertEquals(await t.retryAfter("192.0.2.200", "bob"), 0, "other users are not affected");
   },
 );
 
-Deno.test("behind one address (a load balancer), guesses at one user lock out no other user", () => {
+Deno.test("behind one address (a load balancer), guesses at one user lock out no other user", async () => {
   const c = clock();
-  const t = new Throttle({}, () => {}, c.now);
+  const t = throttle(c, {});
   for (let i = 0; i < 30; i++) {
-    if (t.retryAfter("10.0.0.1", "alice") === 0) t.failed("10.0.0.1", "alice");
+    if (await t.retryAfter("10.0.0.1", "alice") === 0) await t.failed("10.0.0.1", "alice");
     c.advance(500);
   }
-  assert(t.retryAfter("10.0.0.1", "alice") > 0, "alice's guesser waits");
-  assertEquals(t.retryAfter("10.0.0.1", "never-used"), 0, "a never-used user logs in");
-  assertEquals(t.retryAfter("10.0.0.1", "bob"), 0);
+  assert(await t.retryAfter("10.0.0.1", "alice") > 0, "alice's guesser waits");
+  assertEquals(await t.retryAfter("10.0.0.1", "never-used"), 0, "a never-used user logs in");
+  assertEquals(await t.retryAfter("10.0.0.1", "bob"), 0);
 });
 
-Deno.test("password spraying: 10 names failing from one address block it, except for its known users", () => {
+Deno.test("password spraying: 10 names failing from one address block it, except for its known users", async () => {
   const c = clock();
   const lines: string[] = [];
-  const t = new Throttle({}, (l) => void lines.push(l), c.now);
-  t.succeeded("192.0.2.1", "dave"); // dave works from this address
-  for (let i = 0; i < 9; i++) t.failed("192.0.2.1", `user${i}`);
-  assertEquals(t.retryAfter("192.0.2.1", "carol"), 0, "9 names: not yet");
-  t.failed("192.0.2.1", "user0");
-  assertEquals(t.retryAfter("192.0.2.1", "carol"), 0, "a repeated name is not a new one");
-  t.failed("192.0.2.1", "user9");
-  assert(t.retryAfter("192.0.2.1", "carol") > 0, "the 10th name blocks the address");
-  assert(t.retryAfter("192.0.2.1", "user3") > 0);
-  assertEquals(t.retryAfter("192.0.2.1", "dave"), 0, "a user known at the address is not blocked");
-  assertEquals(t.retryAfter("192.0.2.2", "carol"), 0, "another address is not");
-  assertEquals(blockLength(t, c, "192.0.2.1", "carol"), 1000);
-  t.failed("192.0.2.1", "user10");
-  assertEquals(blockLength(t, c, "192.0.2.1", "carol"), 2000, "and it doubles");
+  const t = throttle(c, {}, (l) => void lines.push(l));
+  await t.succeeded("192.0.2.1", "dave"); // dave works from this address
+  for (let i = 0; i < 9; i++) await t.failed("192.0.2.1", `user${i}`);
+  assertEquals(await t.retryAfter("192.0.2.1", "carol"), 0, "9 names: not yet");
+  await t.failed("192.0.2.1", "user0");
+  assertEquals(await t.retryAfter("192.0.2.1", "carol"), 0, "a repeated name is not a new one");
+  await t.failed("192.0.2.1", "user9");
+  assert(await t.retryAfter("192.0.2.1", "carol") > 0, "the 10th name blocks the address");
+  assert(await t.retryAfter("192.0.2.1", "user3") > 0);
+  assertEquals(
+    await t.retryAfter("192.0.2.1", "dave"),
+    0,
+    "a user known at the address is not blocked",
+  );
+  assertEquals(await t.retryAfter("192.0.2.2", "carol"), 0, "another address is not");
+  assertEquals(await blockLength(t, c, "192.0.2.1", "carol"), 1000);
+  await t.failed("192.0.2.1", "user10");
+  assertEquals(await blockLength(t, c, "192.0.2.1", "carol"), 2000, "and it doubles");
   assertMatch(
     lines.join("\n"),
     /login throttled: client 192\.0\.2\.1 waits 1 s after failed logins as 10 user names/,
   );
 });
 
-Deno.test("a success clears the pair's count but not the user's, which would reset the attacker's budget", () => {
+Deno.test("a success clears the pair's count but not the user's, which would reset the attacker's budget", async () => {
   const c = clock();
-  const t = new Throttle({}, () => {}, c.now);
-  for (let i = 0; i < 4; i++) t.failed("203.0.113.7", "alice"); // alice mistypes
-  t.succeeded("203.0.113.7", "alice");
-  for (let i = 0; i < 4; i++) t.failed("203.0.113.7", "alice");
-  assertEquals(t.retryAfter("203.0.113.7", "alice"), 0, "4 + 4 with a success between");
-  t.failed("203.0.113.7", "alice");
-  assert(t.retryAfter("203.0.113.7", "alice") > 0, "5 in a row block the pair, even a known one");
+  const t = throttle(c, {});
+  for (let i = 0; i < 4; i++) await t.failed("203.0.113.7", "alice"); // alice mistypes
+  await t.succeeded("203.0.113.7", "alice");
+  for (let i = 0; i < 4; i++) await t.failed("203.0.113.7", "alice");
+  assertEquals(await t.retryAfter("203.0.113.7", "alice"), 0, "4 + 4 with a success between");
+  await t.failed("203.0.113.7", "alice");
+  assert(
+    await t.retryAfter("203.0.113.7", "alice") > 0,
+    "5 in a row block the pair, even a known one",
+  );
 
-  const u = new Throttle({}, () => {}, c.now);
-  for (let i = 0; i < 9; i++) u.failed(`198.51.100.${i}`, "bob");
-  u.succeeded("203.0.113.8", "bob"); // the real bob logs in meanwhile
-  u.failed("198.51.100.99", "bob");
-  assert(u.retryAfter("192.0.2.9", "bob") > 0, "the 10th failure blocks bob at unknown addresses");
-  assertEquals(u.retryAfter("203.0.113.8", "bob"), 0, "and not where bob logged in");
+  const u = throttle(c, {});
+  for (let i = 0; i < 9; i++) await u.failed(`198.51.100.${i}`, "bob");
+  await u.succeeded("203.0.113.8", "bob"); // the real bob logs in meanwhile
+  await u.failed("198.51.100.99", "bob");
+  assert(
+    await u.retryAfter("192.0.2.9", "bob") > 0,
+    "the 10th failure blocks bob at unknown addresses",
+  );
+  assertEquals(await u.retryAfter("203.0.113.8", "bob"), 0, "and not where bob logged in");
 });
 
-Deno.test("known addresses come from every thread's successes and expire after knownAddressDays", () => {
+Deno.test("known addresses come from every thread's successes and expire after knownAddressDays", async () => {
   const c = clock();
-  const t1 = new Throttle({}, () => {}, c.now);
-  const t2 = new Throttle({}, () => {}, c.now);
-  t1.publish = (event) => t2.apply(event);
-  t2.publish = (event) => t1.apply(event);
-  t1.succeeded("203.0.113.7", "alice");
-  for (let i = 0; i < 10; i++) t2.failed(`198.51.100.${i}`, "alice");
+  // Two threads' throttles over one store, served by a broker as the main thread serves it.
+  const broker = new StoreBroker(new LocalStore({ now: c.now }));
+  const s1 = new ThreadStore(broker.connect()), s2 = new ThreadStore(broker.connect());
+  const t1 = new Throttle(s1), t2 = new Throttle(s2);
+  await t1.succeeded("203.0.113.7", "alice");
+  for (let i = 0; i < 10; i++) await t2.failed(`198.51.100.${i}`, "alice");
   for (const t of [t1, t2]) {
-    assertEquals(t.retryAfter("203.0.113.7", "alice"), 0, "known on both threads");
-    assert(t.retryAfter("192.0.2.1", "alice") > 0, "failures counted on both threads");
+    assertEquals(await t.retryAfter("203.0.113.7", "alice"), 0, "known on both threads");
+    assert(await t.retryAfter("192.0.2.1", "alice") > 0, "failures counted on both threads");
   }
   c.advance(31 * DAY_MS);
-  for (let i = 0; i < 10; i++) t2.failed(`198.51.100.${i}`, "alice");
-  assert(t1.retryAfter("203.0.113.7", "alice") > 0, "forgotten after 30 days without a login");
+  for (let i = 0; i < 10; i++) await t2.failed(`198.51.100.${i}`, "alice");
+  assert(
+    await t1.retryAfter("203.0.113.7", "alice") > 0,
+    "forgotten after 30 days without a login",
+  );
+  await Promise.all([s1.close(), s2.close(), broker.close()]);
 
-  const off = new Throttle({ knownAddressDays: 0 }, () => {}, c.now);
-  off.succeeded("203.0.113.7", "alice");
-  for (let i = 0; i < 10; i++) off.failed(`198.51.100.${i}`, "alice");
-  assert(off.retryAfter("203.0.113.7", "alice") > 0, "knownAddressDays: 0 knows no address");
+  const off = throttle(c, { knownAddressDays: 0 });
+  await off.succeeded("203.0.113.7", "alice");
+  for (let i = 0; i < 10; i++) await off.failed(`198.51.100.${i}`, "alice");
+  assert(await off.retryAfter("203.0.113.7", "alice") > 0, "knownAddressDays: 0 knows no address");
 });
 
-Deno.test("with the defaults, an attacker gets about 60 guesses per hour at one user, from one address or many", () => {
+Deno.test("with the defaults, an attacker gets about 60 guesses per hour at one user, from one address or many", async () => {
   /** Guesses admitted per hour over two hours, the attacker trying every 0.25 s. */
-  const perHour = (addresses: (i: number) => string[]) => {
+  const perHour = async (addresses: (i: number) => string[]) => {
     const c = clock();
-    const t = new Throttle({}, () => {}, c.now);
-    t.succeeded("203.0.113.7", "alice");
+    const t = throttle(c, {});
+    await t.succeeded("203.0.113.7", "alice");
     const hours = [0, 0];
     for (let i = 0; i < 2 * 14_400; i++, c.advance(250)) {
       for (const address of addresses(i)) {
-        if (t.retryAfter(address, "alice") > 0) continue;
-        t.failed(address, "alice");
+        if (await t.retryAfter(address, "alice") > 0) continue;
+        await t.failed(address, "alice");
         hours[i < 14_400 ? 0 : 1]++;
       }
     }
     return hours;
   };
   const rotating = (i: number) => `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`;
-  const one = perHour(() => ["192.0.2.1"]);
-  const many = perHour((i) => [rotating(i)]);
-  const withKnown = perHour((i) => [rotating(i), "203.0.113.7"]);
+  const one = await perHour(() => ["192.0.2.1"]);
+  const many = await perHour((i) => [rotating(i)]);
+  const withKnown = await perHour((i) => [rotating(i), "203.0.113.7"]);
   console.log(
     `guesses per hour (first, second): one address ${one}, rotating ${many}, ` +
       `rotating + an address where alice logged in ${withKnown}`,
@@ -224,30 +253,39 @@ Deno.test("with the defaults, an attacker gets about 60 guesses per hour at one 
   assertEquals(withKnown, [133, 120]);
 });
 
-Deno.test("IPv6 clients are keyed by /64, IPv4-mapped ones as IPv4; memory is bounded", () => {
+Deno.test("IPv6 clients are keyed by /64, IPv4-mapped ones as IPv4; memory is bounded", async () => {
   assertEquals(clientKey("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
   assertEquals(clientKey("2001:db8:1:2:bbbb:cccc:dddd:eeee"), "2001:db8:1:2::/64");
   assertEquals(clientKey("::1"), "0:0:0:0::/64");
   assertEquals(clientKey("::ffff:192.0.2.1"), "192.0.2.1");
   assertEquals(clientKey("192.0.2.1"), "192.0.2.1");
   const c = clock();
-  const t = new Throttle({ clientFailures: 1, maxTracked: 100 }, () => {}, c.now);
-  t.failed("2001:db8:1:2::1", "alice");
-  assert(t.retryAfter("2001:db8:1:2::ffff", "alice") > 0, "same /64");
-  assertEquals(t.retryAfter("2001:db8:1:3::1", "alice"), 0, "another /64");
-  t.succeeded("192.0.2.1", "carol");
+  // At most 100 keys of each kind (pairs, users, addresses, their blocks, known addresses).
+  const store = new LocalStore({ maxEntries: 100, now: c.now });
+  const t = new Throttle(store, { clientFailures: 1 });
+  await t.failed("2001:db8:1:2::1", "alice");
+  assert(await t.retryAfter("2001:db8:1:2::ffff", "alice") > 0, "same /64");
+  assertEquals(await t.retryAfter("2001:db8:1:3::1", "alice"), 0, "another /64");
+  await t.succeeded("192.0.2.1", "carol");
   for (let i = 0; i < 1000; i++) {
-    t.failed(`10.0.${i >> 8}.${i & 255}`, `u${i}`);
-    t.succeeded(`10.1.${i >> 8}.${i & 255}`, "mallory"); // one account, many addresses
+    await t.failed(`10.0.${i >> 8}.${i & 255}`, `u${i}`);
+    await t.succeeded(`10.1.${i >> 8}.${i & 255}`, "mallory"); // one account, many addresses
   }
-  const n = t.tracked;
-  assert(n.clients <= 100 && n.users <= 100 && n.pairs <= 100, JSON.stringify(n));
-  assert(n.knownAddresses < 100, `one user's addresses are capped: ${JSON.stringify(n)}`);
-  for (let i = 0; i < 10; i++) t.failed(`198.51.100.${i}`, "carol");
-  assertEquals(t.retryAfter("192.0.2.1", "carol"), 0, "mallory's addresses did not evict carol's");
-  const off = new Throttle({ enabled: false }, () => {}, c.now);
-  for (let i = 0; i < 100; i++) off.failed("192.0.2.1", "admin");
-  assertEquals(off.retryAfter("192.0.2.1", "admin"), 0, "enabled: false turns it off");
+  // 4,000 keys and names without the bound; with it, per kind 100 (names: 100 sets of one), and
+  // two users' known addresses, mallory's capped at 64.
+  assert(store.size <= 100 * 4 + 200 + 2 + 1 + 64, `${store.size} entries`);
+  assertEquals(await t.retryAfter("10.1.3.231", "mallory"), 0, "mallory's latest address is known");
+  for (let i = 0; i < 10; i++) await t.failed(`198.51.100.${i}`, "mallory");
+  assert(await t.retryAfter("10.1.0.0", "mallory") > 0, "one user's addresses are capped");
+  for (let i = 0; i < 10; i++) await t.failed(`198.51.100.${i}`, "carol");
+  assertEquals(
+    await t.retryAfter("192.0.2.1", "carol"),
+    0,
+    "mallory's addresses did not evict carol's",
+  );
+  const off = throttle(c, { enabled: false });
+  for (let i = 0; i < 100; i++) await off.failed("192.0.2.1", "admin");
+  assertEquals(await off.retryAfter("192.0.2.1", "admin"), 0, "enabled: false turns it off");
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -287,7 +325,11 @@ Deno.test({
       client: denoRuntime,
       onSecurityEvent: (l) => void events.push(l),
       // Longer blocks than the default, so a loaded machine cannot outlast one mid-test.
-      throttle: new Throttle({ baseDelaySeconds: 30 }, (l) => void events.push(l)),
+      throttle: new Throttle(
+        new LocalStore(),
+        { baseDelaySeconds: 30 },
+        (l) => void events.push(l),
+      ),
     });
     const get = async (addr: string, header: string) => {
       const started = performance.now();

@@ -1,11 +1,12 @@
 /**
- * What the main thread and the server threads say to each other (lib/service/start.ts,
- * lib/service/threads/thread.ts). Kept apart from both so that a server thread loads neither the config
- * module nor the main thread's code.
+ * What the main thread (group.ts) and a server thread (thread.ts) say to each other. Kept apart
+ * from both so that a server thread loads neither the config module nor the main thread's code.
+ * The shared state (failed-login counts, verified credentials) and the notices between the
+ * threads (file changes, metrics for a scrape) go through the store the main thread serves
+ * (lib/state/threads.ts), over the MessagePort sent with "start"; this is the rest.
  */
 import type { Config, TlsConfig } from "../../config/mod.ts";
-import type { MetricsSnapshot } from "../../http/mod.ts";
-import type { PasswordHash, ThrottleEvent } from "../../auth/mod.ts";
+import type { PasswordHash } from "../../auth/mod.ts";
 
 /** A config as postMessage can carry it: URLs as strings. */
 export type WireConfig = Omit<Config, "routes"> & {
@@ -16,20 +17,21 @@ export type WireConfig = Omit<Config, "routes"> & {
 export type ToThread =
   | {
     type: "start";
+    /** This thread's number, from 0; thread 0 watches the files and speaks for all. */
     index: number;
+    /** How many server threads there are. */
+    threads: number;
     config: WireConfig;
+    /** The secret of the credential cache's keys, the same in every thread. */
     cacheSecret: string;
+    /** This thread's connection to the main thread's store (StoreBroker.connect). */
+    store: MessagePort;
     /** The ConnectionTable's buffer, shared by all threads (the main thread reaps). */
     connections: SharedArrayBuffer;
     /** The ReloadStatus's buffer, shared by all threads (each writes its own slot, `index`). */
     reloadStatus: SharedArrayBuffer;
   }
-  | { type: "login"; key: string; encoded: string }
-  | { type: "files"; changed: string[] }
   | { type: "reload"; config: WireConfig | null; error: string | null }
-  | { type: "throttle"; event: ThrottleEvent }
-  | { type: "snapshot?"; id: number }
-  | { type: "metrics"; id: number; snapshots: MetricsSnapshot[] }
   | { type: "tls"; id: number; tls: TlsConfig | null; error: string | null }
   | { type: "verified"; id: number; ok: boolean | null }
   | { type: "shutdown"; graceMs: number };
@@ -39,13 +41,8 @@ export type FromThread =
   | { type: "started" }
   | { type: "failed"; message: string; input: boolean }
   | { type: "reloaded"; shutdownGraceSeconds: number }
-  | { type: "throttle"; event: ThrottleEvent }
-  | { type: "login"; key: string; encoded: string }
-  | { type: "files"; changed: string[] }
-  | { type: "metrics?"; id: number }
   | { type: "tls?"; id: number; certFile: string; keyFile: string }
   | { type: "verify"; id: number; password: string; hash: PasswordHash }
-  | { type: "snapshot"; id: number; snapshot: MetricsSnapshot }
   | { type: "stopped" };
 
 /** Converts a loaded config for postMessage. */

@@ -1,3 +1,2 @@
-/** A server replicated over N threads: the messages between the threads. */
-export { toWire } from "./messages.ts";
-export type { FromThread, ToThread } from "./messages.ts";
+/** A server replicated over N threads that act as one. */
+export { startThreads } from "./group.ts";

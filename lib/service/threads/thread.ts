@@ -1,17 +1,19 @@
 /**
- * One server thread (see lib/service/start.ts): runs the whole app on its own listener on the shared
- * port, with the config the main thread loaded, and answers the main thread's messages.
+ * One server thread (see group.ts): runs the whole app on its own listener on the shared port,
+ * with the config the main thread loaded, the store the main thread serves, and the main
+ * thread's password checks; and answers the main thread's messages.
  */
-import { type App, type ThreadLink } from "../types.ts";
+import type { App } from "../types.ts";
 import { startApp } from "../app.ts";
 import type { Config, TlsConfig } from "../../config/mod.ts";
 import { InputError } from "../../errors.ts";
-import type { MetricsSnapshot } from "../../http/mod.ts";
 import type { PasswordVerifier } from "../../auth/mod.ts";
 import { ConnectionTable } from "../../slow_clients/mod.ts";
 import { currentRuntime } from "../../runtime/mod.ts";
+import { ThreadStore } from "../../state/mod.ts";
 import { ReloadStatus } from "../reload_status.ts";
 import { type FromThread, fromWire, type ToThread } from "./messages.ts";
+import { Notices } from "./notices.ts";
 import { errorText, log } from "../../log.ts";
 
 interface ThreadScope {
@@ -23,20 +25,16 @@ const scope = globalThis as unknown as ThreadScope;
 const send = (message: FromThread) => scope.postMessage(message);
 
 let app: App | null = null;
+let store: ThreadStore | null = null;
 /** The config of the reload under way, as the main thread loaded it (or why it did not load). */
 let reloaded: Promise<Config> = Promise.reject(new Error("no reload under way"));
 reloaded.catch(() => {});
-let applyThrottle: Parameters<ThreadLink["onThrottle"]>[0] = () => {};
-let applyLogin: Parameters<ThreadLink["onLogin"]>[0] = () => {};
-let applyFiles: Parameters<ThreadLink["onFilesChanged"]>[0] = () => {};
 let nextId = 1;
-const scrapes = new Map<number, (snapshots: MetricsSnapshot[]) => void>();
 const certificates = new Map<number, (answer: Extract<ToThread, { type: "tls" }>) => void>();
-
 const verifications = new Map<number, (ok: boolean | null) => void>();
 let closed = false;
 
-/** Password checks go to the main thread, which hashes for all threads (lib/service/start.ts). */
+/** Password checks go to the main thread, which hashes for all threads (group.ts). */
 const verifier: PasswordVerifier = {
   verify: (password, hash) =>
     new Promise((resolve, reject) => {
@@ -67,36 +65,26 @@ function readTlsFiles(certFile: string, keyFile: string): Promise<TlsConfig> {
   });
 }
 
-/** The link to the other threads; its cache secret arrives with the start message. */
-const linkWith = (cacheSecret: string, index: number): ThreadLink => ({
-  cacheSecret,
-  watchesFiles: index === 0,
-  publishFilesChanged: (changed) => send({ type: "files", changed }),
-  onFilesChanged: (reload) => applyFiles = reload,
-  publishLogin: (key, encoded) => send({ type: "login", key, encoded }),
-  onLogin: (remember) => applyLogin = remember,
-  publishThrottle: (event) => send({ type: "throttle", event }),
-  onThrottle: (apply) => applyThrottle = apply,
-  otherMetrics: () =>
-    new Promise((resolve) => {
-      const id = nextId++;
-      scrapes.set(id, resolve);
-      send({ type: "metrics?", id });
-    }),
-});
-
-async function start(index: number, message: Extract<ToThread, { type: "start" }>) {
+async function start(message: Extract<ToThread, { type: "start" }>) {
+  const { index } = message;
+  store = new ThreadStore(message.store);
+  const notices = new Notices(store, index, message.threads);
   try {
     const loaders = { loadConfig: () => reloaded, readTlsFiles };
-    app = await startApp(fromWire(message.config), await currentRuntime(), log, loaders, {
+    const started = await startApp(fromWire(message.config), await currentRuntime(), log, loaders, {
       sharedPort: true,
       // The first thread speaks for all: they load the same files and apply the same changes.
       notice: index === 0 ? log : () => {},
-      link: linkWith(message.cacheSecret, index),
+      shared: { store, secret: message.cacheSecret },
+      watchFiles: index === 0,
+      onFilesChanged: (changed) => notices.filesChanged(changed),
+      otherMetrics: () => notices.otherMetrics(),
       verifier,
       connections: new ConnectionTable(message.connections),
       reloadStatus: new ReloadStatus(message.reloadStatus, index),
     });
+    app = started;
+    notices.serve((changed) => void started.filesChanged(changed), () => started.metricsSnapshot());
     send({ type: "started" });
   } catch (error) {
     const text = errorText(error);
@@ -108,7 +96,7 @@ scope.onmessage = async (event) => {
   const message = event.data;
   switch (message.type) {
     case "start":
-      return await start(message.index, message);
+      return await start(message);
     case "reload":
       reloaded = message.config
         ? Promise.resolve(fromWire(message.config))
@@ -119,15 +107,6 @@ scope.onmessage = async (event) => {
         type: "reloaded",
         shutdownGraceSeconds: app?.config.shutdownGraceSeconds ?? 0,
       });
-    case "throttle":
-      return applyThrottle(message.event);
-    case "login":
-      return applyLogin(message.key, message.encoded);
-    case "files":
-      return applyFiles(message.changed);
-    case "snapshot?":
-      if (app) send({ type: "snapshot", id: message.id, snapshot: app.metricsSnapshot() });
-      return;
     case "verified":
       verifications.get(message.id)?.(message.ok);
       verifications.delete(message.id);
@@ -136,12 +115,9 @@ scope.onmessage = async (event) => {
       certificates.get(message.id)?.(message);
       certificates.delete(message.id);
       return;
-    case "metrics":
-      scrapes.get(message.id)?.(message.snapshots);
-      scrapes.delete(message.id);
-      return;
     case "shutdown":
       await app?.shutdown(message.graceMs);
+      await store?.close();
       return send({ type: "stopped" });
   }
 };

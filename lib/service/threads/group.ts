@@ -1,88 +1,69 @@
 /**
  * Several server threads on one port, so that every core serves requests (one JavaScript thread
  * uses one core; DESIGN.md fact 7). The main thread proves the port free, starts `workers`
- * threads (lib/service/threads/thread.ts), each running the whole app on its own SO_REUSEPORT listener,
- * and the kernel spreads connections over them. What must be one for the whole process is
- * carried between threads here:
+ * threads (thread.ts), each running the whole app (lib/service/app.ts) on its own SO_REUSEPORT
+ * listener, and the kernel spreads connections over them. What must be one for the whole
+ * process:
  *
  * - the config: loaded and validated once, here (a generated certificate is generated once);
  * - SIGHUP and SIGTERM: every thread reloads, or drains and stops;
- * - failed-login throttling: every failure and success one thread records is applied by the
- *   others, so the limits count all of a client's attempts wherever they land;
- * - /metrics: the thread answering a scrape adds the other threads' counts; whether the
- *   reloads succeeded is one shared record (lib/service/reload_status.ts) every thread reads;
- *
- * - verified credentials: a credential one thread verified is cached by all (one secret for
- *   the cache keys), so a login costs one hash, not one per thread;
+ * - the shared state: failed-login counts and verified credentials live in one store, here,
+ *   which every thread uses through its MessagePort (lib/state/threads.ts), so the limits count
+ *   all of a client's attempts wherever they land, and a login costs one hash, not one per
+ *   thread (one secret for the cache keys);
+ * - /metrics: the thread answering a scrape asks the others for their counts through the store's
+ *   publish/subscribe (notices.ts); whether the reloads succeeded is one shared record
+ *   (lib/service/reload_status.ts) every thread reads;
  * - password checks: hashed here, in the main thread, one at a time (it serves no requests; a
  *   Worker inside a server thread starts about a second slower under Deno, and a Worker of its
  *   own here would be one more isolate, ~15-20 MB); this also bounds the CPU that password
- *   guessing can take however many threads there are (Bun checks bcrypt natively instead).
- *
+ *   guessing can take however many threads there are (Bun checks bcrypt natively instead);
  * - file changes: the first thread polls the htpasswd and certificate files and tells the
- *   others what changed; each then loads them.
+ *   others what changed (notices.ts); each then loads them.
  *
- * Only the first thread prints messages about the shared state (reloads, certificates,
- * throttled clients).
+ * Only the first thread prints messages about the shared state (reloads, certificates).
  */
-import { baseUrl } from "./loading.ts";
-import { startApp } from "./app.ts";
+import { baseUrl } from "../loading.ts";
 import {
   type ClientTimeoutSweep,
   ConnectionTable,
   enforceClientTimeouts,
-} from "../slow_clients/mod.ts";
-import { createVerifier, newCacheSecret, type PasswordVerifier } from "../auth/mod.ts";
-import { type Config, loadConfig, readTlsFiles } from "../config/mod.ts";
-import { InputError } from "../errors.ts";
-import type { MetricsSnapshot } from "../http/mod.ts";
-import { ReloadStatus } from "./reload_status.ts";
-import type { Runtime } from "../runtime/mod.ts";
-import { type FromThread, type ToThread, toWire } from "./threads/mod.ts";
-import { errorText } from "../log.ts";
-
-/** What main.ts runs: one app, or several server threads that act as one. */
-export interface Service {
-  /** How many server threads serve requests. */
-  readonly threads: number;
-  readonly url: string;
-  readonly config: Config;
-  reload(): Promise<void>;
-  shutdown(graceMs?: number): Promise<void>;
-}
-
-/** How long a scrape waits for the other threads' counts before answering with what it has. */
-const SNAPSHOT_WAIT_MS = 1000;
+} from "../../slow_clients/mod.ts";
+import { createVerifier, newCacheSecret, type PasswordVerifier } from "../../auth/mod.ts";
+import { type Config, loadConfig, readTlsFiles } from "../../config/mod.ts";
+import { InputError } from "../../errors.ts";
+import { ReloadStatus } from "../reload_status.ts";
+import type { Runtime } from "../../runtime/mod.ts";
+import { StoreBroker } from "../../state/mod.ts";
+import type { Logger, Service } from "../types.ts";
+import { type FromThread, type ToThread, toWire } from "./messages.ts";
+import { errorText } from "../../log.ts";
 
 // The thread's module, next to this one when run from source; in a binary built by
 // `bun build --compile main.ts … lib/service/threads/thread.ts` it sits at the same path under
 // the root.
-const THREAD_URL = import.meta.url.endsWith("/start.ts")
-  ? new URL("./threads/thread.ts", import.meta.url).href
+const THREAD_URL = import.meta.url.endsWith("/group.ts")
+  ? new URL("./thread.ts", import.meta.url).href
   : new URL("./lib/service/threads/thread.ts", import.meta.url).href;
 
 interface Thread {
   worker: Worker;
   readonly index: number;
+  /** Its connection to the store. */
+  readonly store: MessagePort;
 }
 
-/**
- * The key under which the main thread waits for `thread`'s answer to a reload or a shutdown
- * (negative, apart from the positive ids of snapshot requests): each thread has at most one of
- * each outstanding.
- */
-function threadKey(thread: Thread, answer: "reloaded" | "stopped"): number {
-  return -(thread.index + 1) - (answer === "stopped" ? 1000 : 0);
-}
+/** The answers the main thread waits for, one per thread at a time. */
+type Answer = "reloaded" | "stopped";
 
 /**
  * Starts `config.workers` server threads on `config.listen` and resolves once every one listens.
  * Rejects (InputError for a bad htpasswd file) if any of them cannot start.
  */
-export async function startWorkers(
+export async function startThreads(
   config: Config,
   runtime: Runtime,
-  log: (line: string) => void,
+  log: Logger,
 ): Promise<Service> {
   const port = runtime.claimPort(config.listen.hostname, config.listen.port);
   const resolved: Config = { ...config, listen: { ...config.listen, port } };
@@ -94,10 +75,13 @@ export async function startWorkers(
 
 class ThreadGroup implements Service {
   #config: Config;
-  readonly #log: (line: string) => void;
+  readonly #log: Logger;
   readonly #threads: Thread[] = [];
-  #nextId = 1;
-  readonly #waiting = new Map<number, (message: FromThread) => void>();
+  /** Who waits for which thread's answer, by thread index. */
+  readonly #waiting = new Map<Answer, Map<number, (message: FromThread) => void>>([
+    ["reloaded", new Map()],
+    ["stopped", new Map()],
+  ]);
   /** The last reload sent, for a thread started again after it. */
   #lastReload: ToThread | null = null;
   #stopping = false;
@@ -105,15 +89,19 @@ class ThreadGroup implements Service {
   #running = false;
   /** One for all threads, so a credential verified by one is cached by all. */
   readonly #cacheSecret = newCacheSecret();
+  /** The store every thread shares. */
+  readonly #broker = new StoreBroker();
   /** Every thread records its requests here; the main thread enforces the client timeouts. */
   readonly #connections = ConnectionTable.create();
-  #reaper: ClientTimeoutSweep | null = null;
+  #clientTimeouts: ClientTimeoutSweep | null = null;
+  /** How many threads serve; set by start(). */
+  #count = 0;
   /** Whether each thread's loads succeeded; made in start(), once the count is known. */
   #reloadStatus: ReloadStatus | null = null;
 
   readonly #verifier: PasswordVerifier;
 
-  constructor(config: Config, log: (line: string) => void, runtime: Runtime) {
+  constructor(config: Config, log: Logger, runtime: Runtime) {
     this.#config = config;
     this.#log = log;
     // Inline: this thread serves no requests, and a hashing Worker would be one more isolate.
@@ -134,6 +122,7 @@ class ThreadGroup implements Service {
   }
 
   async start(count: number): Promise<void> {
+    this.#count = count;
     this.#reloadStatus = ReloadStatus.create(count);
     const started = Array.from({ length: count }, (_, index) => this.#spawn(index));
     const results = await Promise.all(started);
@@ -141,6 +130,7 @@ class ThreadGroup implements Service {
     if (failure) {
       for (const t of this.#threads) t.worker.terminate();
       this.#verifier.close();
+      await this.#broker.close();
       throw failure.input ? new InputError(failure.message) : new Error(failure.message);
     }
     this.#running = true;
@@ -150,13 +140,19 @@ class ThreadGroup implements Service {
   async enforceClientTimeouts(runtime: Runtime): Promise<void> {
     const port = this.#config.listen.port;
     const config = () => this.#config;
-    this.#reaper = await enforceClientTimeouts(runtime, port, this.#connections, config, this.#log);
+    this.#clientTimeouts = await enforceClientTimeouts(
+      runtime,
+      port,
+      this.#connections,
+      config,
+      this.#log,
+    );
   }
 
   /** Starts thread `index`; resolves null once it listens, or with why it could not. */
   #spawn(index: number): Promise<{ message: string; input: boolean } | null> {
     const worker = new Worker(THREAD_URL, { type: "module" });
-    const thread: Thread = { worker, index };
+    const thread: Thread = { worker, index, store: this.#broker.connect() };
     this.#threads[index] = thread;
     return new Promise((resolve) => {
       worker.onmessage = (event: MessageEvent<FromThread>) => {
@@ -173,12 +169,14 @@ class ThreadGroup implements Service {
       const start: ToThread = {
         type: "start",
         index,
+        threads: this.#count,
         config: toWire(this.#config),
         cacheSecret: this.#cacheSecret,
+        store: thread.store,
         connections: this.#connections.buffer,
         reloadStatus: this.#reloadStatus!.buffer,
       };
-      worker.postMessage(start);
+      worker.postMessage(start, [thread.store]);
     });
   }
 
@@ -187,6 +185,7 @@ class ThreadGroup implements Service {
     if (!this.#running || this.#stopping || this.#threads[thread.index] !== thread) return;
     this.#log(`server thread ${thread.index + 1} failed (${why}); starting it again`);
     thread.worker.terminate();
+    this.#broker.disconnect(thread.store);
     void this.#spawn(thread.index).then((failure) => {
       if (failure) this.#log(`server thread ${thread.index + 1} did not start: ${failure.message}`);
       else if (this.#lastReload) this.#send(this.#threads[thread.index], this.#lastReload);
@@ -208,22 +207,9 @@ class ThreadGroup implements Service {
           () => this.#send(from, { type: "verified", id: message.id, ok: null }),
         );
         return;
-      case "throttle":
-      case "login":
-      case "files":
-        for (const t of this.#threads) if (t !== from) this.#send(t, message);
-        return;
-      case "metrics?":
-        void this.#snapshots(from).then((snapshots) =>
-          this.#send(from, { type: "metrics", id: message.id, snapshots })
-        );
-        return;
-      case "snapshot":
-        this.#waiting.get(message.id)?.(message);
-        return;
       case "reloaded":
       case "stopped":
-        this.#waiting.get(threadKey(from, message.type))?.(message);
+        this.#waiting.get(message.type)!.get(from.index)?.(message);
         return;
     }
   }
@@ -232,29 +218,18 @@ class ThreadGroup implements Service {
     thread.worker.postMessage(message);
   }
 
-  /** The counts of every thread but `except`, from those that answer in time. */
-  async #snapshots(except: Thread): Promise<MetricsSnapshot[]> {
-    const asked = this.#threads.filter((t) => t !== except).map((t) => {
-      const id = this.#nextId++;
-      return this.#reply(id, SNAPSHOT_WAIT_MS, () => this.#send(t, { type: "snapshot?", id }));
-    });
-    const answers = await Promise.all(asked);
-    return answers.flatMap((a) => a?.type === "snapshot" ? [a.snapshot] : []);
-  }
-
-  /** Sends with `send` and resolves with the message answering `id`, or null after `ms`. */
-  #reply(id: number, ms: number, send: () => void): Promise<FromThread | null> {
+  /** Sends `message` to `thread`; resolves with its `answer`, or null after `ms`. */
+  #ask(thread: Thread, message: ToThread, answer: Answer, ms: number): Promise<FromThread | null> {
+    const waiting = this.#waiting.get(answer)!;
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.#waiting.delete(id);
-        resolve(null);
-      }, ms);
-      this.#waiting.set(id, (message) => {
+      const done = (reply: FromThread | null) => {
         clearTimeout(timer);
-        this.#waiting.delete(id);
-        resolve(message);
-      });
-      send();
+        waiting.delete(thread.index);
+        resolve(reply);
+      };
+      const timer = setTimeout(done, ms, null);
+      waiting.set(thread.index, done);
+      this.#send(thread, message);
     });
   }
 
@@ -274,9 +249,7 @@ class ThreadGroup implements Service {
       message = { type: "reload", config: null, error: errorText(error) };
     }
     this.#lastReload = message;
-    const acks = this.#threads.map((t) =>
-      this.#reply(threadKey(t, "reloaded"), 60_000, () => this.#send(t, message))
-    );
+    const acks = this.#threads.map((t) => this.#ask(t, message, "reloaded", 60_000));
     const first = (await Promise.all(acks))[0];
     if (first?.type === "reloaded") {
       this.#config = { ...this.#config, shutdownGraceSeconds: first.shutdownGraceSeconds };
@@ -287,37 +260,12 @@ class ThreadGroup implements Service {
   async shutdown(graceMs = this.#config.shutdownGraceSeconds * 1000): Promise<void> {
     this.#stopping = true;
     const stopped = this.#threads.map((t) =>
-      this.#reply(
-        threadKey(t, "stopped"),
-        graceMs + 5000,
-        () => this.#send(t, { type: "shutdown", graceMs }),
-      )
+      this.#ask(t, { type: "shutdown", graceMs }, "stopped", graceMs + 5000)
     );
     await Promise.all(stopped);
-    this.#reaper?.stop();
+    this.#clientTimeouts?.stop();
     for (const t of this.#threads) t.worker.terminate();
     this.#verifier.close();
+    await this.#broker.close();
   }
-}
-
-/**
- * Serves `config`: in this thread when it asks for one worker, else in `config.workers` server
- * threads (or in this thread, saying why, where the runtime cannot share the port).
- */
-export async function startService(
-  config: Config,
-  runtime: Runtime,
-  log: (line: string) => void,
-): Promise<Service> {
-  const count = config.workers ?? 1;
-  const loaders = { loadConfig, readTlsFiles };
-  const alone = async () =>
-    Object.assign(await startApp(config, runtime, log, loaders), { threads: 1 });
-  if (count <= 1) return await alone();
-  const problem = runtime.sharedPortProblem(config.tls !== null);
-  if (problem) {
-    log(`workers: ${problem}; serving from one thread`);
-    return await alone();
-  }
-  return await startWorkers(config, runtime, log);
 }

@@ -1,0 +1,33 @@
+/**
+ * What main.ts starts: one server (app.ts) in this thread, or several server threads that act as
+ * one (lib/service/threads/) when the config asks for more than one worker and the runtime can
+ * share the port.
+ */
+import { startApp } from "./app.ts";
+import { type Config, loadConfig, readTlsFiles } from "../config/mod.ts";
+import type { Runtime } from "../runtime/mod.ts";
+import { startThreads } from "./threads/mod.ts";
+import type { Logger, Service } from "./types.ts";
+
+/**
+ * Serves `config`: in this thread when it asks for one worker, else in `config.workers` server
+ * threads (or in this thread, saying why, where the runtime cannot share the port).
+ */
+export async function startService(
+  config: Config,
+  runtime: Runtime,
+  log: Logger,
+): Promise<Service> {
+  const count = config.workers ?? 1;
+  const alone = async () => {
+    const app = await startApp(config, runtime, log, { loadConfig, readTlsFiles });
+    return Object.assign(app, { threads: 1 });
+  };
+  if (count <= 1) return await alone();
+  const problem = runtime.sharedPortProblem(config.tls !== null);
+  if (problem) {
+    log(`workers: ${problem}; serving from one thread`);
+    return await alone();
+  }
+  return await startThreads(config, runtime, log);
+}
