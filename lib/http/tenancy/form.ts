@@ -28,8 +28,6 @@ export class FormError extends Error {
   }
 }
 
-const utf8 = new TextDecoder("utf-8", { fatal: true });
-
 /**
  * Splits a query string (without "?") or form body into pairs, as Go does, throwing
  * {@link FormError} for a pair Go would skip or that is not UTF-8. `where` names the source
@@ -51,31 +49,16 @@ export function parsePairs(text: string, where: string): FormPair[] {
   return pairs;
 }
 
-/** Go's QueryUnescape: "+" is a space, "%XX" a byte; the bytes must be UTF-8. */
+/**
+ * Go's QueryUnescape: "+" is a space, "%XX" a byte; the bytes must be UTF-8. decodeURIComponent
+ * decodes exactly that and throws on a malformed escape or bytes that are not UTF-8.
+ */
 function unescape(text: string, where: string): string {
   if (!text.includes("%") && !text.includes("+")) return text;
-  const bytes: number[] = [];
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 0x25) {
-      const hex = text.slice(i + 1, i + 3);
-      if (!/^[0-9A-Fa-f]{2}$/.test(hex)) {
-        throw new FormError(`the ${where} has a malformed percent-escape`);
-      }
-      bytes.push(parseInt(hex, 16));
-      i += 2;
-    } else if (c === 0x2b) {
-      bytes.push(0x20);
-    } else if (c < 0x80) {
-      bytes.push(c);
-    } else {
-      for (const b of new TextEncoder().encode(text[i])) bytes.push(b);
-    }
-  }
   try {
-    return utf8.decode(new Uint8Array(bytes));
+    return decodeURIComponent(text.replaceAll("+", " "));
   } catch {
-    throw new FormError(`the ${where} has a parameter that is not UTF-8`);
+    throw new FormError(`the ${where} has a malformed percent-escape or bytes that are not UTF-8`);
   }
 }
 

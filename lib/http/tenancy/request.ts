@@ -224,7 +224,8 @@ function withoutBodyHeaders(entries: readonly [string, string][]): [string, stri
 
 /**
  * A request like `original` with a new body (null: none) and headers, following the original's
- * abort signal. The proxy reads its method, body, signal and Accept-Encoding from it.
+ * abort signal. The proxy reads its method, body, signal and Accept-Encoding from it (the headers
+ * it sends are `entries`), so a request without a body whose Accept-Encoding stays is used as is.
  */
 function rebuild(
   original: Request,
@@ -232,6 +233,9 @@ function rebuild(
   entries: readonly [string, string][],
 ): Request {
   const method = original.method.toUpperCase();
+  const sameEncoding = original.headers.get("accept-encoding") ===
+    (entries.find(([n]) => n === "accept-encoding")?.[1] ?? null);
+  if (body === null && original.body === null && sameEncoding) return original;
   return new Request(original.url, {
     method: original.method,
     headers: entries as [string, string][],
