@@ -7,6 +7,7 @@
  * attack with the status observed.
  */
 import { assert, assertEquals, assertMatch } from "../_assert.ts";
+import { gzipSync } from "node:zlib";
 import { needs, run } from "../_util.ts";
 import { canonical, leaks, observe, type Observed, resultOf, summary } from "./_answers.ts";
 import { ANCHOR, type Owner, SPAN } from "./_fixture.ts";
@@ -392,6 +393,45 @@ const ATTACKS: Attack[] = [
     },
   },
   {
+    name: "percent-encoded parameter name (%71uery) in the URL",
+    request: { path: `/api/v1/query?%71uery=tenancy_b_only_gauge&time=${T}` },
+    check: noDataOf("b"),
+  },
+  {
+    name: "percent-encoded parameter name in the body",
+    request: {
+      method: "POST",
+      path: `/api/v1/query`,
+      body: `%71uery=tenancy_b_only_gauge&time=${T}`,
+      headers: FORM,
+    },
+    check: noDataOf("b"),
+  },
+  {
+    name: "chunked form body (no content-length)",
+    request: { method: "POST", path: `/api/v1/query`, headers: FORM },
+    send: (s, user) =>
+      sendChunked(s, user!, `/api/v1/query`, [`query=tenancy_b_o`, `nly_gauge&time=${T}`]),
+    check: empty,
+  },
+  {
+    name: "gzip-encoded form body",
+    request: {
+      method: "POST",
+      path: `/api/v1/query`,
+      headers: { ...FORM, "content-encoding": "gzip" },
+    },
+    send: async (s, user) =>
+      await observe(
+        await s.as(user)(`/api/v1/query`, {
+          method: "POST",
+          headers: { ...FORM, "content-encoding": "gzip" },
+          body: new Uint8Array(gzipSync(`query=tenancy_b_only_gauge&time=${T}`)),
+        }),
+      ),
+    check: noDataOf("b"),
+  },
+  {
     name: "; as a parameter separator (Go skips such pairs)",
     request: { path: `/api/v1/query?query=tenancy_b_only_gauge;time=1` },
     check: refused([400]),
@@ -454,6 +494,11 @@ const ATTACKS: Attack[] = [
     check: sameAs({
       path: `/api/v1/series?match[]=${enc(`{__name__=~".+",tenant="a"}`)}&${SERIES_RANGE}`,
     }),
+  },
+  {
+    name: "series: match%5B%5D (as browsers encode it) naming tenant b",
+    request: { path: `/api/v1/series?match%5B%5D=${enc(`{tenant="b"}`)}&${SERIES_RANGE}` },
+    check: empty,
   },
   {
     name: "series: match[] of b's metric",
@@ -585,6 +630,31 @@ const ATTACKS: Attack[] = [
     request: { method: "POST", path, body: "", headers: FORM },
     check: refused([403]),
   })),
+  ...[
+    `/api/v1/%71uery?query=tenancy_b_only_gauge&time=${T}`,
+    `/api%2Fv1%2Fquery?query=tenancy_b_only_gauge&time=${T}`,
+    `/api/v1/%74argets`,
+    `/api/v1/query/?query=tenancy_b_only_gauge&time=${T}`,
+    `/static/..%2Fapi%2Fv1%2Ftargets`,
+    `/classic/static/..%2F..%2Fapi%2Fv1%2Fstatus%2Fconfig`,
+  ].map((path): Attack => ({
+    name: `encoded or odd path ${path.split("?")[0]}`,
+    request: { path },
+    check: (o) => {
+      assert(o.status !== 200 || !/activeTargets|"yaml"|tenancy_b_only/.test(o.text), o.text);
+      assertEquals(leaks(o.json, ["a"]), []);
+      if (o.status === 200) return `200 ${summary(o)}`;
+      return `refused: ${o.status} ${o.text.trim().split("\n")[0].slice(0, 60)}`;
+    },
+  })),
+  {
+    name: "the UI's start-up endpoint (buildinfo) passes",
+    request: { path: `/api/v1/status/buildinfo` },
+    check: (o) => {
+      assertEquals(o.status, 200, o.text);
+      return `200, version ${(o.json as { data: { version: string } }).data.version}`;
+    },
+  },
   {
     name: "dot segments to the targets page (curl --path-as-is)",
     request: { path: `/api/v1/query/../targets` },
@@ -651,6 +721,32 @@ const ATTACKS: Attack[] = [
     check: sameAsQuery(`{__name__=~".+",tenant="b"}`, ["b"]),
   },
 ];
+
+/** No series of `owner` in the answer, whether refused or answered. */
+function noDataOf(owner: Owner) {
+  return (o: Observed) => {
+    assertEquals(leaks(o.json, ["a"]), [], `values of ${owner}`);
+    if (o.status === 200) {
+      assertEquals(resultOf(o), [], "an empty result");
+      return "200, empty result";
+    }
+    assert(o.status >= 400 && o.status < 500, `${o.status}: ${o.text}`);
+    return `refused: ${o.text.trim().split("\n")[0].slice(0, 80)}`;
+  };
+}
+
+/** POSTs a form body in separate chunks (Transfer-Encoding: chunked, no Content-Length). */
+async function sendChunked(
+  s: TenancyStack,
+  user: User,
+  path: string,
+  chunks: string[],
+): Promise<Observed> {
+  const body = ReadableStream.from(chunks.map((c) => new TextEncoder().encode(c)));
+  return await observe(
+    await s.as(user)(path, { method: "POST", headers: FORM, body, duplex: "half" } as RequestInit),
+  );
+}
 
 /** GET through promgate with curl --path-as-is (fetch would resolve the dot segments itself). */
 async function curlAsIs(s: TenancyStack, user: User, path: string): Promise<Observed> {
