@@ -612,6 +612,9 @@ const ATTACKS: Attack[] = [
     "/api/v1/alertmanagers",
     "/api/v1/nonexistent",
     "/api/v2/query",
+    "/api/v1/status/graph",
+    "/federate/query",
+    "/-/graph",
     "/metrics",
     "/-/reload",
   ].map((path): Attack => ({
@@ -654,6 +657,23 @@ const ATTACKS: Attack[] = [
       assertEquals(o.status, 200, o.text);
       return `200, version ${(o.json as { data: { version: string } }).data.version}`;
     },
+  },
+  {
+    name: "WebSocket upgrade on the query endpoint",
+    request: { path: q("tenancy_b_only_gauge"), headers: { upgrade: "websocket" } },
+    send: (s, user) =>
+      curlAsIs(s, user!, q("tenancy_b_only_gauge"), [
+        "--http1.1",
+        "-H",
+        "Connection: Upgrade",
+        "-H",
+        "Upgrade: websocket",
+        "-H",
+        "Sec-WebSocket-Version: 13",
+        "-H",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+      ]),
+    check: refused([403]),
   },
   {
     name: "dot segments to the targets page (curl --path-as-is)",
@@ -748,8 +768,16 @@ async function sendChunked(
   );
 }
 
-/** GET through promgate with curl --path-as-is (fetch would resolve the dot segments itself). */
-async function curlAsIs(s: TenancyStack, user: User, path: string): Promise<Observed> {
+/**
+ * GET through promgate with curl --path-as-is (fetch would resolve the dot segments itself) and
+ * `extra` arguments.
+ */
+async function curlAsIs(
+  s: TenancyStack,
+  user: User,
+  path: string,
+  extra: string[] = [],
+): Promise<Observed> {
   const r = await run("curl", [
     "-sS",
     "--path-as-is",
@@ -757,6 +785,7 @@ async function curlAsIs(s: TenancyStack, user: User, path: string): Promise<Obse
     s.certFile,
     "-u",
     `${user}:${PASSWORDS[user]}`,
+    ...extra,
     "-w",
     "\n%{http_code}",
     `${s.base}${PREFIX}${path}`,
