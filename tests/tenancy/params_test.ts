@@ -292,6 +292,48 @@ Deno.test("what could reveal other tenants is denied; unknown paths too", () => 
   assert.equal(classify("POST", "/federate").kind, "deny");
 });
 
+Deno.test("an allow-listed ending under an API path is an unknown API path: denied", () => {
+  const denied = [
+    // UI page endings under another API (a newer Prometheus, Thanos, Mimir could serve these).
+    "/api/v2/query",
+    "/api/v1/x/graph",
+    "/api/v1/graph/",
+    "/prometheus/api/v1/classic/graph",
+    "/federate/graph",
+    "/-/query",
+    "/debug/graph",
+    "/consoles/query",
+    // Endpoint endings nested in another path: Pushgateway pushes to /metrics/job/<job>/<labels>.
+    "/metrics/job/x/a/api/v1/query",
+    "/metrics/job/x/api/v1/label/tenant/values",
+    "/api/v1/api/v1/series",
+    "/api/v2/federate",
+    "/api/v1/-/healthy",
+    "/federate/api/v1/status/buildinfo",
+  ];
+  for (const path of denied) {
+    for (const method of ["GET", "POST"]) {
+      assert.equal(classify(method, path).kind, "deny", `${method} ${path}`);
+    }
+  }
+});
+
+Deno.test("allow-listed endings under Prometheus' own route prefix still pass", () => {
+  const open: [string, string][] = [
+    ["/prometheus/graph", "pass"],
+    ["/prometheus/query", "pass"],
+    ["/prometheus/classic/graph", "pass"],
+    ["/p/q/-/healthy", "pass"],
+    ["/prometheus/api/v1/status/buildinfo", "pass"],
+    ["/prometheus/static/js/main.js", "pass"],
+    ["/prometheus/api/v1/query", "query"],
+    ["/api/v1/query", "query"],
+    ["/metrics-prom/api/v1/series", "match"],
+    ["/prometheus/api/v1/label/job/values", "match"],
+  ];
+  for (const [path, kind] of open) assert.equal(classify("GET", path).kind, kind, path);
+});
+
 Deno.test("what the Prometheus UI needs to start passes", () => {
   const open = [
     "/",

@@ -2,8 +2,11 @@
  * What a restricted user may reach on a Prometheus upstream, decided on the path the upstream
  * receives. Prometheus may serve everything under its own route prefix, which promgate cannot
  * know (DESIGN fact 9), so an endpoint is recognised by how the path ENDS, at a segment boundary:
- * `/prometheus/api/v1/query` is the query endpoint whatever comes before it. Everything not
- * recognised is denied: the list of what passes is explicit.
+ * `/prometheus/api/v1/query` is the query endpoint whatever route prefix comes before it. What
+ * comes before it must look like a route prefix, though: no segment of it may start a path of
+ * another server part (`api`, `federate`, `-`, `metrics`, …), so `/api/v2/query` is not the UI
+ * page `/query` and Pushgateway's `/metrics/job/x/api/v1/query` (a push) is not a query.
+ * Everything not recognised is denied: the list of what passes is explicit.
  */
 
 /** How a request to a recognised endpoint is handled for a restricted user. */
@@ -23,7 +26,7 @@ const READ = ["GET", "HEAD"];
 const READ_OR_POST = ["GET", "HEAD", "POST"];
 
 /** Endpoints recognised by their last segments: [path ending, kind, methods]. */
-const ENDINGS: readonly [string, Endpoint["kind"], readonly string[]][] = [
+const LISTED: readonly [string, Endpoint["kind"], readonly string[]][] = [
   ["/api/v1/query", "query", READ_OR_POST],
   ["/api/v1/query_range", "query", READ_OR_POST],
   ["/api/v1/query_exemplars", "query", READ_OR_POST],
@@ -47,15 +50,19 @@ const ENDINGS: readonly [string, Endpoint["kind"], readonly string[]][] = [
   ["/query", "pass", READ],
 ];
 
+/** {@link LISTED}, longest first: `/api/v1/query` is found before `/query`. */
+const ENDINGS = [...LISTED].sort((a, b) => b[0].length - a[0].length);
+
 /** `/api/v1/label/<name>/values` at the end of the path. */
 const LABEL_VALUES = /\/api\/v1\/label\/[^/]+\/values$/;
 
 /**
- * Segments that make a path more than a static file: a static-looking path holding one of them
- * could be an API or server-rendered page under a route prefix promgate does not know
+ * Segments that start a path of some server part (Prometheus' API, federation, consoles, pprof,
+ * health and admin under `/-/`, its own or Pushgateway's `/metrics`): a route prefix never holds
+ * one, so a listed ending or a static file after one is some other, unknown path
  * (a Prometheus served under `/static` answers `/static/api/v1/targets`).
  */
-const NOT_STATIC = new Set(["api", "federate", "consoles", "debug", "-", "metrics"]);
+const SERVER_SEGMENTS = new Set(["api", "federate", "consoles", "debug", "-", "metrics"]);
 
 /** Classifies `method` on the upstream path `path` (canonical, starting with "/"). */
 export function classify(method: string, path: string): Endpoint {
@@ -71,12 +78,22 @@ const deny = (reason: string): Endpoint => ({ kind: "deny", reason });
 
 function endpointOf(path: string): [Endpoint["kind"], readonly string[]] | null {
   if (path === "/") return ["pass", READ]; // Prometheus redirects its root to the UI
-  for (const [ending, kind, methods] of ENDINGS) {
-    if (path === ending || path.endsWith(ending)) return [kind, methods];
+  const listed = ENDINGS.find(([ending]) => path.endsWith(ending));
+  if (listed !== undefined) {
+    const [ending, kind, methods] = listed;
+    return isRoutePrefix(path.slice(0, -ending.length)) ? [kind, methods] : null;
   }
-  if (LABEL_VALUES.test(path)) return ["match", READ];
+  const labelValues = LABEL_VALUES.exec(path);
+  if (labelValues !== null) {
+    return isRoutePrefix(path.slice(0, labelValues.index)) ? ["match", READ] : null;
+  }
   if (isStaticAsset(path)) return ["pass", READ];
   return null;
+}
+
+/** Whether `prefix` ("" or "/a/b") can be a route prefix: none of its segments is a server's. */
+function isRoutePrefix(prefix: string): boolean {
+  return !prefix.split("/").some((s) => SERVER_SEGMENTS.has(s));
 }
 
 /**
@@ -88,7 +105,7 @@ function isStaticAsset(path: string): boolean {
   const segments = path.split("/").slice(1);
   const last = segments.at(-1) ?? "";
   if (!last.includes(".")) return false;
-  if (segments.some((s) => NOT_STATIC.has(s))) return false;
+  if (segments.some((s) => SERVER_SEGMENTS.has(s))) return false;
   return segments.includes("static") || segments.includes("assets") ||
     ["favicon.ico", "favicon.svg", "manifest.json"].includes(last);
 }
