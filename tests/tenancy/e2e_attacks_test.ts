@@ -651,6 +651,35 @@ const ATTACKS: Attack[] = [
     },
   })),
   {
+    name: "label values with the label name percent-encoded",
+    request: { path: `/api/v1/label/%74enant/values` },
+    check: (o) => {
+      assertEquals(resultOf(o), ["a"]);
+      return `200, ["a"]`;
+    },
+  },
+  {
+    name: "a doubled slash before the targets page",
+    request: { path: `//api/v1/targets` },
+    check: (o) => {
+      assert(o.status !== 200 && !o.text.includes("activeTargets"), `${o.status}: ${o.text}`);
+      return `refused: ${o.status} ${o.text.trim().split("\n")[0].slice(0, 60)}`;
+    },
+  },
+  {
+    name: "absolute-form request target for the targets page",
+    request: { path: `https://127.0.0.1:PORT${PREFIX}/api/v1/targets (as the request target)` },
+    send: (s, user) =>
+      curlAsIs(s, user!, `/api/v1/targets`, [
+        "--request-target",
+        `${s.base}${PREFIX}/api/v1/targets`,
+      ]),
+    check: (o) => {
+      assert(o.status !== 200 && !o.text.includes("activeTargets"), `${o.status}: ${o.text}`);
+      return `refused: ${o.status} ${o.text.trim().split("\n")[0].slice(0, 60)}`;
+    },
+  },
+  {
     name: "the UI's start-up endpoint (buildinfo) passes",
     request: { path: `/api/v1/status/buildinfo` },
     check: (o) => {
