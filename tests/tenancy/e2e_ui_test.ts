@@ -67,9 +67,9 @@ async function runQuery(page: Page, query: string): Promise<string[][]> {
   await page.locator("input.execute_btn").first().click();
   const response = await answered;
   assertEquals(response.status(), 200, `${query}: ${await response.text()}`);
-  await response.finished();
-  // The UI renders the table in the request's success callback, right after the body arrives.
-  await page.waitForTimeout(300);
+  // The UI empties its statistics when it sends the query and writes them (after rendering the
+  // table) when the answer is complete.
+  await page.locator(".eval_stats", { hasText: "Total time series" }).first().waitFor();
   const rows = await page.locator(".console_table tbody").first().locator("tr").all();
   return await Promise.all(rows.map((r) => r.locator("td").allTextContents()));
 }
