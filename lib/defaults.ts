@@ -32,6 +32,8 @@ export const DEFAULTS = {
     readOnly: false,
     forwardUser: false,
   },
+  /** routes[].tenancy: the most bytes of a form body read to rewrite its PromQL (1 MiB). */
+  tenancy: { maxBodyBytes: 1024 * 1024 },
   accessLog: { format: "combined", path: "-" },
   metrics: { path: "/metrics", auth: true },
   shutdownGraceSeconds: 10,

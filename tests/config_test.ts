@@ -78,6 +78,35 @@ const BAD: Record<string, string[]> = {
     'routes[0].allow[0]: "@opz" names no group. Define it in "groups", e.g. "groups": { "opz": ["alice"] }.',
   ],
   admins_without_read_only: ['routes[0].admins: only applies with "readOnly": true.'],
+  tenancy_bad_header: ['routes[0].tenancy.header: "X_Scope_OrgID" is not a header name'],
+  tenancy_bad_label: ['routes[0].tenancy.label: "tenant-id" is not a Prometheus label name'],
+  tenancy_empty_list: [
+    "routes[0].tenancy.values.alice: is empty; it needs at least one item.",
+    "routes[0].tenancy.values.bob[0]: is empty.",
+  ],
+  tenancy_empty_values: ["routes[0].tenancy.values: is empty. Name who is restricted"],
+  tenancy_header_is_forward_user: [
+    "routes[0].tenancy.header: is also the route's forwardUser header.",
+  ],
+  tenancy_no_label_or_header: ['routes[0].tenancy: has neither "label" nor "header"'],
+  tenancy_owned_header: ['routes[0].tenancy.header: "Authorization" is a header HTTP or promgate'],
+  tenancy_pipe_in_header_value: [
+    'routes[0].tenancy.values.alice: "a|b" contains "|", which separates values in the "header".',
+  ],
+  tenancy_public_route: ['routes[0].tenancy: needs a logged-in user, but the route has "auth"'],
+  tenancy_reserved_label: ['routes[0].tenancy.label: "__name__" starts with "__"'],
+  tenancy_restricted_and_unrestricted: [
+    'routes[0].tenancy.unrestricted[0]: "bob" is also restricted by values (through "@team-b").',
+    "remove the user from one of them.",
+  ],
+  tenancy_small_body_limit: ["routes[0].tenancy.maxBodyBytes: 10 is too small"],
+  tenancy_unknown_group: [
+    'routes[0].tenancy.values["@team-x"]: "@team-x" names no group.',
+    'routes[0].tenancy.unrestricted[0]: "@opz" names no group.',
+  ],
+  tenancy_unknown_key: [
+    'routes[0].tenancy: unknown key "unrestriced". Did you mean "unrestricted"?',
+  ],
   forward_user_public: [
     'routes[0].forwardUser: needs a logged-in user, but the route has "auth": false.',
   ],
@@ -265,7 +294,23 @@ Deno.test("minimal config gets every default", async () => {
     forwardAuthorization: false,
     policy: { allow: null, readOnly: false, admins: [] },
     forwardUser: null,
+    tenancy: null,
   });
+});
+
+Deno.test("a route's tenancy is resolved with its defaults and a lower-case header", async () => {
+  const full = (await loadConfig(`${dir}tenancy.good.json`)).routes[0].tenancy;
+  assert.deepEqual(full, {
+    label: "tenant",
+    header: "x-scope-orgid",
+    values: [["alice", ["a"]], ["@team-b", ["b", "c"]]],
+    unrestricted: ["@ops"],
+    maxBodyBytes: 2097152,
+  });
+  const headerOnly = (await loadConfig(`${dir}tenancy_header_only.good.json`)).routes[0].tenancy;
+  assert.equal(headerOnly?.label, null);
+  assert.deepEqual(headerOnly?.unrestricted, []);
+  assert.equal(headerOnly?.maxBodyBytes, 1024 * 1024);
 });
 
 Deno.test("full config resolves paths, reads TLS files and sorts routes", async () => {

@@ -12,7 +12,7 @@ import { errorCode, fileProblem, resolveTls } from "./files.ts";
 import { formatIssue, inDocumentOrder } from "./messages.ts";
 import { crossFieldIssues } from "./rules.ts";
 import { availableCores, configSchema, type RawConfig } from "./schema.ts";
-import type { AccessLogConfig, AuthConfig, Config, RouteConfig } from "./types.ts";
+import type { AccessLogConfig, AuthConfig, Config, RouteConfig, TenancyConfig } from "./types.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Loading.
@@ -97,6 +97,17 @@ function resolveRoute(r: RawConfig["routes"][number]): RouteConfig {
       : r.forwardUser === false
       ? null
       : r.forwardUser.toLowerCase(),
+    tenancy: r.tenancy ? resolveTenancy(r.tenancy) : null,
+  };
+}
+
+function resolveTenancy(t: NonNullable<RawConfig["routes"][number]["tenancy"]>): TenancyConfig {
+  return {
+    label: t.label ?? null,
+    header: t.header?.toLowerCase() ?? null,
+    values: Object.entries(t.values),
+    unrestricted: t.unrestricted,
+    maxBodyBytes: t.maxBodyBytes,
   };
 }
 

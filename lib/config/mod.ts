@@ -1,4 +1,11 @@
 /** The config file: files in, a typed Config or a clear error out. */
 export { loadConfig } from "./load.ts";
 export { readTlsFiles } from "./files.ts";
-export type { Config, Groups, RouteConfig, RoutePolicy, TlsConfig } from "./types.ts";
+export type {
+  Config,
+  Groups,
+  RouteConfig,
+  RoutePolicy,
+  TenancyConfig,
+  TlsConfig,
+} from "./types.ts";

@@ -83,6 +83,54 @@ export function upstreamProblem(u: string): string | null {
   return null;
 }
 
+/** Prometheus' label-name syntax; names starting "__" are reserved for Prometheus itself. */
+export function labelNameProblem(name: string): string | null {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+    return `${show(name)} is not a Prometheus label name: use letters, digits and "_", not ` +
+      'starting with a digit, e.g. "tenant".';
+  }
+  if (name.startsWith("__")) {
+    return `${show(name)} starts with "__", which Prometheus reserves for its own labels ` +
+      '(__name__ is the metric name). Use the label your series carry, e.g. "tenant".';
+  }
+  return null;
+}
+
+/**
+ * Headers promgate writes or the HTTP exchange itself depends on: a tenancy header must not be
+ * one of them (compared as CGI-style upstreams compare names: case, "_" and "-" alike).
+ */
+const OWNED_HEADERS = new Set([
+  "host",
+  "authorization",
+  "cookie",
+  "connection",
+  "content-length",
+  "content-type",
+  "content-encoding",
+  "transfer-encoding",
+  "accept-encoding",
+  "te",
+  "trailer",
+  "upgrade",
+  "x-forwarded-for",
+  "x-forwarded-proto",
+  "x-forwarded-host",
+  "x-forwarded-user",
+]);
+
+export function headerNameProblem(name: string): string | null {
+  if (!/^[A-Za-z0-9-]+$/.test(name)) {
+    return `${show(name)} is not a header name promgate sets: use letters, digits and "-", ` +
+      'e.g. "X-Scope-OrgID".';
+  }
+  if (OWNED_HEADERS.has(name.toLowerCase())) {
+    return `${show(name)} is a header HTTP or promgate itself uses; name the tenant header ` +
+      'your upstream reads, e.g. "X-Scope-OrgID".';
+  }
+  return null;
+}
+
 /** Wraps a string rule as a zod refinement; empty strings are left to .min(1)'s message. */
 export const rule = (check: (s: string) => string | null) => (s: string, ctx: z.RefinementCtx) => {
   const problem = s === "" ? null : check(s);
@@ -117,7 +165,11 @@ export function crossFieldIssues(raw: unknown): PathIssue[] {
     );
   }
   if (isRecord(raw.tls)) tlsIssues(raw.tls, add);
-  routes.forEach((r, i) => policyIssues(r, i, isRecord(raw.groups) ? raw.groups : {}, add));
+  const groups = isRecord(raw.groups) ? raw.groups : {};
+  routes.forEach((r, i) => policyIssues(r, i, groups, add));
+  routes.forEach((r, i) => {
+    if (isRecord(r.tenancy)) tenancyIssues(r, r.tenancy, i, groups, add);
+  });
   const seen = new Map<string, number>();
   routes.forEach((r, i) => {
     if (typeof r.path !== "string") return;
@@ -162,6 +214,97 @@ function policyIssues(
   if (Array.isArray(r.admins) && r.admins.length > 0 && r.readOnly !== true) {
     add(["routes", i, "admins"], 'only applies with "readOnly": true. Remove it or add that.');
   }
+}
+
+type Add = (path: (string | number)[], message: string) => void;
+
+/**
+ * A route's tenancy: something to enforce with (label or header), at least one restricted entry,
+ * known groups, nobody both restricted and unrestricted, a logged-in user, and header values that
+ * survive being joined by "|".
+ */
+function tenancyIssues(
+  r: Record<string, unknown>,
+  t: Record<string, unknown>,
+  i: number,
+  groups: Record<string, unknown>,
+  add: Add,
+): void {
+  const at = (...rest: (string | number)[]) => ["routes", i, "tenancy", ...rest];
+  if (t.label === undefined && t.header === undefined) {
+    add(
+      at(),
+      'has neither "label" nor "header", so nothing would restrict anyone. Add "label": ' +
+        '"tenant" (PromQL enforcement on Prometheus) or "header": "X-Scope-OrgID" (Mimir, Cortex).',
+    );
+  }
+  if (r.auth === false) {
+    add(at(), 'needs a logged-in user, but the route has "auth": false. Remove one of them.');
+  }
+  const values = isRecord(t.values) ? t.values : {};
+  if (isRecord(t.values) && Object.keys(values).length === 0) {
+    add(at("values"), 'is empty. Name who is restricted, e.g. "values": { "alice": ["a"] }.');
+  }
+  const unrestricted = Array.isArray(t.unrestricted) ? t.unrestricted : [];
+  const unknownGroup = (name: unknown) =>
+    typeof name === "string" && name.startsWith("@") && !(name.slice(1) in groups);
+  const groupFix = (name: string) =>
+    `${show(name)} names no group. Define it in "groups", e.g. "groups": { ` +
+    `${show(name.slice(1))}: ["alice"] }.`;
+  for (const name of Object.keys(values).filter(unknownGroup)) {
+    add(at("values", name), groupFix(name));
+  }
+  unrestricted.forEach((name, j) => {
+    if (unknownGroup(name)) add(at("unrestricted", j), groupFix(name));
+  });
+  overlapIssues(values, unrestricted, groups, at, add);
+  if (typeof t.header === "string") {
+    for (const [name, list] of Object.entries(values)) {
+      const bad = Array.isArray(list)
+        ? list.find((v) => typeof v === "string" && /[|]/.test(v))
+        : null;
+      if (bad) {
+        add(
+          at("values", name),
+          `${show(bad)} contains "|", which separates values in the "header". Rename the value.`,
+        );
+      }
+    }
+    const forwardUser = r.forwardUser === true ? "x-forwarded-user" : r.forwardUser;
+    if (typeof forwardUser === "string" && forwardUser.toLowerCase() === t.header.toLowerCase()) {
+      add(at("header"), `is also the route's forwardUser header. Use two different headers.`);
+    }
+  }
+}
+
+/** Users (directly or through a group) named both in values and in unrestricted. */
+function overlapIssues(
+  values: Record<string, unknown>,
+  unrestricted: unknown[],
+  groups: Record<string, unknown>,
+  at: (...rest: (string | number)[]) => (string | number)[],
+  add: Add,
+): void {
+  const members = (name: string): string[] => {
+    if (!name.startsWith("@")) return [name];
+    const list = groups[name.slice(1)];
+    return Array.isArray(list) ? list.filter((u) => typeof u === "string") : [];
+  };
+  const restrictedBy = new Map<string, string>();
+  for (const name of Object.keys(values)) {
+    for (const user of members(name)) if (!restrictedBy.has(user)) restrictedBy.set(user, name);
+  }
+  unrestricted.forEach((name, j) => {
+    if (typeof name !== "string") return;
+    const user = members(name).find((u) => restrictedBy.has(u));
+    if (user === undefined) return;
+    const via = (entry: string) => (entry === user ? "" : ` (through ${show(entry)})`);
+    add(
+      at("unrestricted", j),
+      `${show(user)}${via(name)} is also restricted by values${via(restrictedBy.get(user)!)}. ` +
+        "A user is either restricted or unrestricted: remove the user from one of them.",
+    );
+  });
 }
 
 /** tls takes either a certificate from files or a generated one, never a mix. */

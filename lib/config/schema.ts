@@ -9,7 +9,9 @@ import { z } from "zod";
 import { DEFAULTS } from "../defaults.ts";
 import {
   crossFieldIssues,
+  headerNameProblem,
   hostnameProblem,
+  labelNameProblem,
   realmProblem,
   routePathProblem,
   rule,
@@ -150,6 +152,40 @@ const authSchema = z.strictObject({
 /** The route defaults (lib/defaults.ts). */
 const R = DEFAULTS.route;
 
+const tenancySchema = z.strictObject({
+  label: z.string().min(1).superRefine(rule(labelNameProblem)).optional().meta({
+    description: "The Prometheus label that tells tenants apart. Every series selector in what " +
+      'a restricted user queries gets a matcher on it (tenant="a", or tenant=~"a|b" for ' +
+      "several values); rules and alerts are filtered by it; other endpoints answer 403.",
+    examples: ["tenant"],
+  }),
+  values: z.record(z.string().min(1), z.array(z.string().min(1)).min(1)).meta({
+    description: 'Users and "@groups" restricted to label values: { "alice": ["a"], ' +
+      '"@team-b": ["b", "c"] }. A user named by several entries sees the union.',
+    examples: [{ alice: ["a"], "@team-b": ["b", "c"] }],
+  }),
+  unrestricted: z.array(z.string().min(1)).default([]).meta({
+    description: 'Users and "@groups" that pass unchanged. Everyone else (neither here nor in ' +
+      "values) gets 403 on this route. Default none.",
+    examples: [["@ops"]],
+  }),
+  header: z.string().min(1).superRefine(rule(headerNameProblem)).optional().meta({
+    description: 'A header set upstream to the user\'s values joined by "|" (Mimir, Cortex, ' +
+      "Thanos, Loki: X-Scope-OrgID), after removing any the client sent in any spelling.",
+    examples: ["X-Scope-OrgID"],
+  }),
+  maxBodyBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(
+    DEFAULTS.tenancy.maxBodyBytes,
+  ).meta({
+    description: "Most bytes of a form-encoded request body (a POSTed query) read to rewrite it; " +
+      `larger ones get 413. 1024 to 67108864, default ${DEFAULTS.tenancy.maxBodyBytes} (1 MiB).`,
+    examples: [DEFAULTS.tenancy.maxBodyBytes],
+  }),
+}).optional().meta({
+  description: "Multi-tenancy: each user sees only the series of their label values " +
+    "(see README, Multi-tenancy). Needs auth.",
+});
+
 const routeSchema = z.strictObject({
   path: z.string().min(1).superRefine(rule(routePathProblem)).meta({
     description: 'Path prefix. "/prometheus/" (or "/prometheus") matches /prometheus and ' +
@@ -205,6 +241,7 @@ const routeSchema = z.strictObject({
         `header from what clients send. Default ${R.forwardUser}.`,
       examples: [true, "X-WEBAUTH-USER"],
     }),
+  tenancy: tenancySchema,
 }).meta({ description: "A path prefix and the upstream it is forwarded to." });
 
 const routesSchema = z.array(routeSchema).min(1).meta({
@@ -250,7 +287,8 @@ const baseSchema = z.strictObject({
   accessLog: accessLogSchema,
   groups: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/), z.array(z.string().min(1))).default({})
     .meta({
-      description: 'Named groups of users, used as "@name" in routes\' allow and admins.',
+      description: 'Named groups of users, used as "@name" in routes\' allow, admins and ' +
+        "tenancy.",
       examples: [{ ops: ["alice", "bob"] }],
     }),
   metrics: z.union([

@@ -31,6 +31,23 @@ export interface RoutePolicy {
   readonly admins: readonly string[];
 }
 
+/**
+ * A route's multi-tenancy (lib/http/tenancy/): who is restricted to which values of a label, and
+ * how the upstream is told (a PromQL matcher on `label`, a `header`, or both).
+ */
+export interface TenancyConfig {
+  /** The Prometheus label every selector is narrowed by; null: header mode only. */
+  readonly label: string | null;
+  /** The header (lower case) set to the user's values joined by "|"; null: none. */
+  readonly header: string | null;
+  /** User names and "@group"s, each with the label values it may see (non-empty). */
+  readonly values: readonly (readonly [string, readonly string[]])[];
+  /** User names and "@group"s that pass unchanged. */
+  readonly unrestricted: readonly string[];
+  /** Most bytes of a form body read for rewriting; larger ones get 413. */
+  readonly maxBodyBytes: number;
+}
+
 /** Group name → members, from the config's `groups`. */
 export type Groups = ReadonlyMap<string, ReadonlySet<string>>;
 
@@ -65,6 +82,8 @@ export interface RouteConfig {
   policy: RoutePolicy;
   /** The header that tells the upstream the authenticated user, or null for none. */
   forwardUser: string | null;
+  /** Multi-tenancy, or null/absent for none (optional so configs written in code need not name it). */
+  tenancy?: TenancyConfig | null;
 }
 
 /** promgate's own metrics endpoint (lib/http/metrics.ts). */

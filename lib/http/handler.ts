@@ -22,6 +22,7 @@ import { bridgeWebSocket, isWebSocketUpgrade } from "./websocket.ts";
 import { log } from "../log.ts";
 import { discardUnreadBody } from "./request_body.ts";
 import { logWhenSent } from "./sent.ts";
+import { applyTenancy } from "./tenancy/mod.ts";
 
 /** The state a handler serves from; replaced as a whole on reload. */
 export interface HandlerState {
@@ -220,8 +221,26 @@ async function handle(
     return { ...plain(301, "301 Moved Permanently\n", headers), user, route: route!.path };
   }
   const routeLabel = match.route.path;
+  // Narrowed to the user's tenant (lib/http/tenancy/): what the upstream receives, or a refusal.
+  const tenancy = match.route.tenancy
+    ? await applyTenancy({
+      tenancy: match.route.tenancy,
+      groups: state.config.groups,
+      user,
+      request: req,
+      upstreamPath: match.upstreamPath,
+      search: target.search,
+      headerEntries,
+    })
+    : null;
+  if (tenancy && !tenancy.ok) {
+    ctx.onSecurityEvent(
+      `refused ${req.method} ${target.path} with ${tenancy.status}: ${tenancy.reason}`,
+    );
+    return { ...plain(tenancy.status, tenancy.text), user, route: routeLabel, cacheHit };
+  }
   const proxyRequest: ProxyRequest = {
-    request: req,
+    request: tenancy?.request ?? req,
     route: match.route,
     upstreamPath: match.upstreamPath,
     user,
@@ -237,8 +256,8 @@ async function handle(
       ctx.deps.onUpstreamError?.(`${req.method} ${target.path}: ${line}`);
     },
     connection: info,
-    headerEntries,
-    search: target.search,
+    headerEntries: tenancy?.headerEntries ?? headerEntries,
+    search: tenancy?.search ?? target.search,
     checkClientFirst: cacheHit === false,
   };
   const accept = ctx.deps.client.acceptWebSocket;
@@ -251,6 +270,11 @@ async function handle(
       connection: info,
     })
     : await proxy(proxyRequest);
+  if (tenancy?.filter) {
+    const filtered = await tenancy.filter(result.response);
+    if (filtered.error) ctx.onSecurityEvent(`${req.method} ${target.path}: ${filtered.error}`);
+    return { ...result, ...filtered, user, route: routeLabel, cacheHit };
+  }
   return { ...result, user, route: routeLabel, cacheHit };
 }
 
