@@ -66,7 +66,6 @@ const state = {
 const handler = createHandler({
   state: () => state,
   client: {
-    fetchDecodesCompression: true,
     fetchUpstream: (url: string) => {
       lastUrl = url;
       return Promise.resolve(

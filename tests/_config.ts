@@ -1,4 +1,5 @@
 /** Configs written out in code, for tests that drive the handler or the router without a file. */
+import { DEFAULTS } from "../lib/defaults.ts";
 import type { Config, RouteConfig } from "../lib/config/types.ts";
 
 /** A route as loadConfig builds it (prefix = path without its trailing slash), with defaults. */
@@ -25,12 +26,18 @@ export function routeConfig(
 export function configWith(routes: RouteConfig[], overrides: Partial<Config> = {}): Config {
   return {
     file: "/etc/promgate/config.json",
-    listen: { hostname: "127.0.0.1", port: 0 },
+    listen: {
+      hostname: "127.0.0.1",
+      port: 0,
+      headerTimeoutSeconds: DEFAULTS.listen.headerTimeoutSeconds,
+      idleTimeoutSeconds: DEFAULTS.listen.idleTimeoutSeconds,
+    },
     tls: null,
     auth: { realm: "Prometheus", htpasswdFile: "/etc/promgate/.htpasswd", throttle: null },
     routes: [...routes].sort((a, b) => b.prefix.length - a.prefix.length),
     accessLog: null,
     shutdownGraceSeconds: 10,
+    workers: 1,
     groups: new Map(),
     metrics: null,
     ...overrides,

@@ -162,7 +162,9 @@ Deno.test("socket addresses and TCP_INFO are read as Linux lays them out", () =>
 });
 
 Deno.test("SIGHUP applies new client timeouts, even when the new address waits for a restart", () => {
-  const current = configWith([], { listen: { hostname: "127.0.0.1", port: 9000 } });
+  const current = configWith([], {
+    listen: { hostname: "127.0.0.1", port: 9000, headerTimeoutSeconds: 10, idleTimeoutSeconds: 75 },
+  });
   const next = configWith([], {
     listen: { hostname: "0.0.0.0", port: 9001, headerTimeoutSeconds: 3, idleTimeoutSeconds: 30 },
   });
@@ -180,7 +182,9 @@ Deno.test("SIGHUP applies new client timeouts, even when the new address waits f
 
 Deno.test("promgate warns when the runtime closes clients sooner than the config says", () => {
   const runtime = { name: "bun", clientTimeoutCaps: { headerSeconds: 10, idleSeconds: 255 } };
-  const within = configWith([], { listen: { hostname: "::", port: 1, headerTimeoutSeconds: 10 } });
+  const within = configWith([], {
+    listen: { hostname: "::", port: 1, headerTimeoutSeconds: 10, idleTimeoutSeconds: 75 },
+  });
   assertEquals(capsNotes(within, runtime as unknown as Runtime), []);
   const beyond = configWith([], {
     listen: { hostname: "::", port: 1, headerTimeoutSeconds: 30, idleTimeoutSeconds: 300 },

@@ -104,32 +104,25 @@ export interface AccessLogConfig {
 export interface Config {
   /** Absolute path of the config file. */
   file: string;
-  /**
-   * Where to accept connections, and the client timeouts (seconds; optional so that configs
-   * written out in code need not name them: absent means the defaults).
-   */
+  /** Where to accept connections, and the client timeouts (seconds). */
   listen: {
     hostname: string;
     port: number;
-    headerTimeoutSeconds?: number;
-    idleTimeoutSeconds?: number;
+    headerTimeoutSeconds: number;
+    idleTimeoutSeconds: number;
   };
   tls: TlsConfig | null;
   auth: AuthConfig | null;
   /** Sorted longest prefix first, so the first route that matches is the right one. */
   routes: RouteConfig[];
   accessLog: AccessLogConfig | null;
-  /**
-   * How long SIGTERM/SIGINT wait for in-flight requests before closing them (0-3600). Always set
-   * by loadConfig; optional so that configs written out in code (tests) need not name it.
-   */
+  /** How long SIGTERM/SIGINT wait for in-flight requests before closing them (0-3600). */
   shutdownGraceSeconds: number;
   /**
    * Server threads (1-64), each with its own listener on the same port (SO_REUSEPORT), so that
-   * every core serves requests; "auto" in the file resolves to the cores available. Optional so
-   * that configs written out in code (tests) need not name it: absent means 1.
+   * every core serves requests; "auto" in the file resolves to the cores available.
    */
-  workers?: number;
+  workers: number;
   /** Group name -> user names, for routes' `allow` and `admins` ("@group"). */
   groups: Groups;
   /** promgate's own metrics endpoint, or null when off. */

@@ -31,10 +31,10 @@ export function planReload(current: Config, next: Config): ReloadPlan {
     // The client timeouts are not the socket: they apply at once.
     listen = { ...next.listen, hostname: current.listen.hostname, port: current.listen.port };
   }
-  if ((next.workers ?? 1) !== (current.workers ?? 1)) {
+  if (next.workers !== current.workers) {
     needRestart.push(
-      `workers changed to ${next.workers ?? 1}; restart promgate to apply it ` +
-        `(still serving with ${current.workers ?? 1})`,
+      `workers changed to ${next.workers}; restart promgate to apply it ` +
+        `(still serving with ${current.workers})`,
     );
   }
   let tls = next.tls;

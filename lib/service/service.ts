@@ -18,7 +18,7 @@ export async function startService(
   runtime: Runtime,
   log: Logger,
 ): Promise<Service> {
-  const count = config.workers ?? 1;
+  const count = config.workers;
   const alone = async () => {
     const app = await startApp(config, runtime, log, { loadConfig, readTlsFiles });
     return Object.assign(app, { threads: 1 });

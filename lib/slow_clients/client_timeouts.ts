@@ -8,7 +8,6 @@ import type { Config } from "../config/mod.ts";
 import type { ConnectionTable } from "./connection_table.ts";
 import { type ClientTimeouts, type ClientTimeoutSweep, startSweep } from "./sweep.ts";
 import type { SocketAccess } from "./types.ts";
-import { DEFAULTS } from "../defaults.ts";
 
 /** How often at most the count of connections closed for a missing request head is logged. */
 const SUMMARY_MS = 60_000;
@@ -16,8 +15,8 @@ const SUMMARY_MS = 60_000;
 /** The limits `config` sets, in ms. */
 export function clientTimeouts(config: Config): ClientTimeouts {
   return {
-    headerMs: (config.listen.headerTimeoutSeconds ?? DEFAULTS.listen.headerTimeoutSeconds) * 1000,
-    idleMs: (config.listen.idleTimeoutSeconds ?? DEFAULTS.listen.idleTimeoutSeconds) * 1000,
+    headerMs: config.listen.headerTimeoutSeconds * 1000,
+    idleMs: config.listen.idleTimeoutSeconds * 1000,
   };
 }
 

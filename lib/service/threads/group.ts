@@ -68,7 +68,7 @@ export async function startThreads(
   const port = runtime.claimPort(config.listen.hostname, config.listen.port);
   const resolved: Config = { ...config, listen: { ...config.listen, port } };
   const group = new ThreadGroup(resolved, log, runtime);
-  await group.start(config.workers ?? 1);
+  await group.start(config.workers);
   await group.enforceClientTimeouts(runtime);
   return group;
 }
