@@ -41,8 +41,8 @@ configured by one JSON file.
 
 Options:
   -c, --config FILE   the JSON config file (default: ./config.json)
-  -t, --check         check the config, certificate, key and htpasswd file, then exit
-                      (0 ok, 2 invalid), as nginx -t does
+  -t, --check         check the config, certificate, key, htpasswd and tokens
+                      files, then exit (0 ok, 2 invalid), as nginx -t does
   -h, --help          print this help and exit
   -V, --version       print the version and exit
 
