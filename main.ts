@@ -7,7 +7,7 @@ import process from "node:process";
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, parseCommand, USAGE } from "./lib/cli/mod.ts";
 import { checkCommand } from "./lib/cli/mod.ts";
 import { DEMO_USER, startDemo } from "./lib/cli/mod.ts";
-import { hashPasswordCommand } from "./lib/cli/mod.ts";
+import { hashPasswordCommand, tokenCreateCommand } from "./lib/cli/mod.ts";
 import { loadConfig } from "./lib/config/mod.ts";
 import { InputError } from "./lib/errors.ts";
 import { currentRuntime } from "./lib/runtime/mod.ts";
@@ -36,6 +36,12 @@ export async function main(args: readonly string[]): Promise<number> {
   }
   if (command.kind === "hash-password") {
     console.log(await hashPasswordCommand(command));
+    return EXIT_OK;
+  }
+  if (command.kind === "token-create") {
+    const created = tokenCreateCommand(command.name);
+    console.log(created.token);
+    console.error(created.lines);
     return EXIT_OK;
   }
   const demo = command.kind === "demo" ? await startDemo(runtime, command.port) : null;

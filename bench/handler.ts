@@ -7,6 +7,9 @@
  * It shows what promgate's code adds to a proxied request, stably enough (a few %) to compare
  * changes on a noisy machine, where the wrk figures of `deno task bench` move by ±30%. What it
  * leaves out: TLS, HTTP parsing and the runtime's fetch, which `deno task bench` measures.
+ *
+ * Two kinds of login, in alternating rounds of one run: a basic-auth user served from the
+ * credential cache, and an API token (lib/auth/tokens.ts), with both configured.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -19,6 +22,7 @@ import { createHandler } from "../lib/http/handler.ts";
 import { loadHtpasswd } from "../lib/auth/htpasswd.ts";
 import { Metrics } from "../lib/http/metrics.ts";
 import { createVerifier } from "../lib/auth/password/verifier.ts";
+import { newToken, parseTokens, TokenAuthenticator, tokenLine } from "../lib/auth/tokens.ts";
 
 const { values } = parseArgs({
   options: {
@@ -48,9 +52,11 @@ const config = await parseConfig(
 const verifier = createVerifier({});
 const users = await loadHtpasswd(htpasswdFile);
 rmSync(dir, { recursive: true });
+const TOKEN = newToken();
 const state = {
   config,
   authenticator: new Authenticator(users, verifier),
+  tokens: new TokenAuthenticator(parseTokens(tokenLine("bench-token", TOKEN), "tokens")),
   accessLog: NO_ACCESS_LOG,
 };
 const handler = createHandler({
@@ -67,31 +73,43 @@ const handler = createHandler({
   },
   metrics: new Metrics({ version: "bench", runtime: "bench", commit: "bench" }),
 });
-const headers = {
-  host: "127.0.0.1:18443",
-  authorization: "Basic " + btoa("bench:secret-pw"),
-  "user-agent": "wrk",
+const logins = {
+  basic: "Basic " + btoa("bench:secret-pw"),
+  bearer: `Bearer ${TOKEN}`,
 };
+type Login = keyof typeof logins;
 const info = { address: "127.0.0.1", protocol: "HTTP/1.1" };
 
-async function once(): Promise<void> {
+async function once(login: Login): Promise<void> {
+  const headers = { host: "127.0.0.1:18443", authorization: logins[login], "user-agent": "wrk" };
   const req = new Request("https://127.0.0.1:18443/prometheus/-/healthy", { headers });
   const res = await handler(req, info);
   if (res.status !== 200) throw new Error(`expected 200, got ${res.status}`);
   await res.arrayBuffer();
 }
 
-for (let i = 0; i < REQUESTS; i++) await once(); // warm-up: JIT, and the one real verification
-const perRequest: number[] = [];
-for (let round = 0; round < ROUNDS; round++) {
-  const started = performance.now();
-  for (let i = 0; i < REQUESTS; i++) await once();
-  perRequest.push((performance.now() - started) * 1000 / REQUESTS);
+// Warm-up: JIT, and the one real verification of the password.
+for (const login of ["basic", "bearer"] as const) {
+  for (let i = 0; i < REQUESTS; i++) await once(login);
 }
-perRequest.sort((a, b) => a - b);
-console.log(
-  `handler pipeline, in-process, ${REQUESTS} requests x ${ROUNDS} rounds: ` +
-    `median ${perRequest[ROUNDS >> 1].toFixed(1)} µs/request ` +
-    `(min ${perRequest[0].toFixed(1)}, max ${perRequest[ROUNDS - 1].toFixed(1)})`,
-);
+const perRequest: Record<Login, number[]> = { basic: [], bearer: [] };
+for (let round = 0; round < ROUNDS; round++) {
+  for (const login of ["basic", "bearer"] as const) {
+    const started = performance.now();
+    for (let i = 0; i < REQUESTS; i++) await once(login);
+    perRequest[login].push((performance.now() - started) * 1000 / REQUESTS);
+  }
+}
+const median = (xs: number[]) => xs.sort((a, b) => a - b)[xs.length >> 1];
+for (const [login, label] of [["basic", "cached basic auth"], ["bearer", "API token"]] as const) {
+  const xs = perRequest[login].sort((a, b) => a - b);
+  console.log(
+    `handler pipeline, in-process, ${label}, ${REQUESTS} requests x ${ROUNDS} rounds: ` +
+      `median ${median(xs).toFixed(1)} µs/request ` +
+      `(min ${xs[0].toFixed(1)}, max ${xs[ROUNDS - 1].toFixed(1)}), ` +
+      `${Math.round(1e6 / median(xs))} req/s on one core`,
+  );
+}
+const ratio = median(perRequest.basic) / median(perRequest.bearer);
+console.log(`API token vs cached basic auth: ${(ratio * 100).toFixed(0)}% of its req/s`);
 verifier.close();

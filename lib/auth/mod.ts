@@ -1,4 +1,4 @@
-/** Credentials: basic auth, htpasswd files, the failed-login throttle, passwords. */
+/** Credentials: basic auth, htpasswd files, API tokens, the failed-login throttle, passwords. */
 export { Authenticator, newCacheSecret } from "./basic.ts";
 export { loadHtpasswd } from "./htpasswd.ts";
 export type { Users } from "./htpasswd.ts";
@@ -11,3 +11,14 @@ export {
 } from "./password/mod.ts";
 export type { HashAlgorithm, PasswordHash, PasswordVerifier } from "./password/mod.ts";
 export { Throttle } from "./throttle.ts";
+export {
+  bearerChallenge,
+  loadTokens,
+  newToken,
+  TOKEN_PREFIX,
+  TokenAuthenticator,
+  tokenLine,
+  tokenNameProblem,
+  UNKNOWN_TOKEN_USER,
+} from "./tokens.ts";
+export type { TokenResult, Tokens } from "./tokens.ts";

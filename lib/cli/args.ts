@@ -24,6 +24,7 @@ export type Command =
     readonly cost: number | undefined;
     readonly user: string | null;
   }
+  | { readonly kind: "token-create"; readonly name: string }
   | { readonly kind: "demo"; readonly port: number }
   | { readonly kind: "help" }
   | { readonly kind: "version" };
@@ -32,6 +33,7 @@ export type Command =
 export const USAGE = `Usage: promgate [--config FILE]
        promgate --check [--config FILE]
        promgate hash-password [--algorithm bcrypt|apr1|sha512] [--cost N] [USER]
+       promgate token create NAME
        promgate demo [--port N]
 
 Puts HTTPS and HTTP basic auth in front of Prometheus (or any HTTP service),
@@ -39,8 +41,8 @@ configured by one JSON file.
 
 Options:
   -c, --config FILE   the JSON config file (default: ./config.json)
-  -t, --check         check the config, certificate, key and htpasswd file, then exit
-                      (0 ok, 2 invalid), as nginx -t does
+  -t, --check         check the config, certificate, key, htpasswd and tokens
+                      files, then exit (0 ok, 2 invalid), as nginx -t does
   -h, --help          print this help and exit
   -V, --version       print the version and exit
 
@@ -51,6 +53,10 @@ first line of stdin and prints an htpasswd line (the hash alone without USER):
   BCRYPT_COST_RANGE[1]
 } (default ${DEFAULT_BCRYPT_COST}), or SHA-512 rounds (-r)
   e.g. promgate hash-password admin >> .htpasswd
+
+token create makes an API token for NAME (a user name; its groups apply): it
+prints the token once to stdout and the lines for auth.tokensFile to stderr:
+  e.g. promgate token create prometheus > prometheus.token 2>> tokens
 
 demo starts a built-in page behind promgate on https://127.0.0.1:12321/demo/
 (or --port N) with a generated certificate and user, and prints how to log in.
@@ -63,6 +69,7 @@ Docs: README.md and docs/config.md.`;
 export function parseCommand(args: readonly string[]): Command {
   if (args[0] === "hash-password") return parseHashPassword(args.slice(1));
   if (args[0] === "demo") return parseDemo(args.slice(1));
+  if (args[0] === "token") return parseToken(args.slice(1));
   const { values } = explained(() =>
     parseArgs({
       args: [...args],
@@ -100,6 +107,31 @@ function parseDemo(args: readonly string[]): Command {
     throw new InputError(`demo: --port must be a port number 0-65535, got ${values.port}`);
   }
   return { kind: "demo", port };
+}
+
+function parseToken(args: readonly string[]): Command {
+  const { values, positionals } = explained(() =>
+    parseArgs({
+      args: [...args],
+      options: { help: { type: "boolean", short: "h" } },
+      strict: true,
+      allowPositionals: true,
+    })
+  );
+  if (values.help) return { kind: "help" };
+  if (positionals[0] !== "create") {
+    const got = positionals[0] === undefined ? "nothing" : JSON.stringify(positionals[0]);
+    throw new InputError(
+      `token: expected \`token create NAME\`, got ${got}.\nRun 'promgate --help' for the options.`,
+    );
+  }
+  if (positionals.length !== 2) {
+    throw new InputError(
+      "token create takes one NAME, the user name the token identifies as, e.g. " +
+        "`promgate token create prometheus`.",
+    );
+  }
+  return { kind: "token-create", name: positionals[1] };
 }
 
 function parseHashPassword(args: readonly string[]): Command {

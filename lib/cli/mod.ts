@@ -3,3 +3,4 @@ export { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, parseCommand, USAGE } from "./args.t
 export { checkCommand } from "./check.ts";
 export { DEMO_USER, startDemo } from "./demo.ts";
 export { hashPasswordCommand } from "./hash_password.ts";
+export { tokenCreateCommand } from "./token.ts";

@@ -117,16 +117,43 @@ async function resolveAuth(
   problems: string[],
 ): Promise<AuthConfig> {
   const htpasswdFile = resolve(base, raw.htpasswdFile);
-  try {
-    if (!(await stat(htpasswdFile)).isFile()) throw Object.assign(new Error(), { code: "EISDIR" });
-    await access(htpasswdFile, constants.R_OK);
-  } catch (e) {
-    const fix = errorCode(e) === "ENOENT"
-      ? `Create it with: htpasswd -cB ${htpasswdFile} admin`
-      : "Point auth.htpasswdFile at a readable htpasswd file.";
-    problems.push(`auth.htpasswdFile: ${fileProblem(e, htpasswdFile)} ${fix}`);
+  const tokensFile = raw.tokensFile === undefined ? null : resolve(base, raw.tokensFile);
+  await readableFile(htpasswdFile, problems, "auth.htpasswdFile", {
+    create: `Create it with: htpasswd -cB ${htpasswdFile} admin`,
+    other: "Point auth.htpasswdFile at a readable htpasswd file.",
+  });
+  if (tokensFile !== null) {
+    await readableFile(tokensFile, problems, "auth.tokensFile", {
+      create:
+        `Create it (it may be empty), e.g. with: promgate token create NAME 2>> ${tokensFile}`,
+      other: "Point auth.tokensFile at a readable tokens file.",
+    });
   }
-  return { realm: raw.realm, htpasswdFile, throttle: raw.throttle === false ? null : raw.throttle };
+  return {
+    realm: raw.realm,
+    htpasswdFile,
+    // Named only when set: a config without tokens resolves as it did before they existed.
+    ...(tokensFile === null ? {} : { tokensFile }),
+    ...(raw.tokenHeader === undefined ? {} : { tokenHeader: raw.tokenHeader.toLowerCase() }),
+    throttle: raw.throttle === false ? null : raw.throttle,
+  };
+}
+
+/** Adds to `problems` why `file` is not a readable file, and `fix` for a missing one or another. */
+async function readableFile(
+  file: string,
+  problems: string[],
+  where: string,
+  fix: { create: string; other: string },
+): Promise<void> {
+  try {
+    if (!(await stat(file)).isFile()) throw Object.assign(new Error(), { code: "EISDIR" });
+    await access(file, constants.R_OK);
+  } catch (e) {
+    problems.push(
+      `${where}: ${fileProblem(e, file)} ${errorCode(e) === "ENOENT" ? fix.create : fix.other}`,
+    );
+  }
 }
 
 async function resolveAccessLog(

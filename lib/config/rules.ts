@@ -131,6 +131,22 @@ export function headerNameProblem(name: string): string | null {
   return null;
 }
 
+/**
+ * auth.tokenHeader: a header name a client can send, and none that HTTP or promgate itself uses
+ * (a token there would also reach the upstream, or be read as something else).
+ */
+export function tokenHeaderProblem(name: string): string | null {
+  if (!/^[A-Za-z0-9-]+$/.test(name)) {
+    return `${show(name)} is not a header name: use letters, digits and "-", ` +
+      'e.g. "X-Promgate-Token".';
+  }
+  if (OWNED_HEADERS.has(name.toLowerCase())) {
+    return `${show(name)} is a header HTTP or promgate itself uses; name another, ` +
+      'e.g. "X-Promgate-Token" (Authorization: Bearer works without tokenHeader).';
+  }
+  return null;
+}
+
 /** Wraps a string rule as a zod refinement; empty strings are left to .min(1)'s message. */
 export const rule = (check: (s: string) => string | null) => (s: string, ctx: z.RefinementCtx) => {
   const problem = s === "" ? null : check(s);

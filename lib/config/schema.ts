@@ -15,6 +15,7 @@ import {
   realmProblem,
   routePathProblem,
   rule,
+  tokenHeaderProblem,
   upstreamProblem,
 } from "./rules.ts";
 
@@ -136,6 +137,20 @@ const authSchema = z.strictObject({
       "Relative to the config file's directory.",
     examples: [".htpasswd"],
   }),
+  tokensFile: z.string().min(1).optional().meta({
+    description: "API tokens: one `NAME:sha256:HEX` line per token (the SHA-256 of the token, " +
+      "never the token), as `promgate token create NAME` prints it; `#` comments and blank lines " +
+      "allowed. `Authorization: Bearer TOKEN` then identifies as NAME, which groups, allow, " +
+      "admins, forwardUser and tenancy treat like an htpasswd user of that name. Re-read when it " +
+      "changes: a removed line revokes its token. Relative to the config file's directory.",
+    examples: ["tokens"],
+  }),
+  tokenHeader: z.string().min(1).superRefine(rule(tokenHeaderProblem)).optional().meta({
+    description: "A request header that may carry a token instead of `Authorization: Bearer`, " +
+      "for clients that cannot set Authorization. promgate removes it before forwarding. Needs " +
+      "tokensFile. Default: none.",
+    examples: ["X-Promgate-Token"],
+  }),
   throttle: z.union([z.literal(false), throttleSchema]).default({ ...T }).meta({
     description: "Brute-force throttling of failed logins, on by default. Failures count per " +
       "(address, user name) pair (clientFailures), per user name (userFailures) and per " +
@@ -144,9 +159,12 @@ const authSchema = z.strictObject({
       "maxDelaySeconds. The user and address limits spare addresses where the user logged in " +
       "within knownAddressDays. Logins already verified are never throttled. false turns it off.",
   }),
+}).refine((a) => a.tokenHeader === undefined || a.tokensFile !== undefined, {
+  message: "tokenHeader needs tokensFile: set auth.tokensFile, or remove tokenHeader.",
+  path: ["tokenHeader"],
 }).optional().meta({
-  description: 'HTTP basic auth for every route except those with "auth": false. ' +
-    'Required unless every route has "auth": false.',
+  description: 'HTTP basic auth (and API tokens) for every route except those with "auth": ' +
+    'false. Required unless every route has "auth": false.',
 });
 
 /** The route defaults (lib/defaults.ts). */

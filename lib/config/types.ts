@@ -13,10 +13,20 @@ export interface TlsConfig {
   selfSigned: { hostnames: string[]; fingerprint: string } | null;
 }
 
-/** Basic auth settings; htpasswdFile is absolute (its contents are parsed by lib/auth/htpasswd.ts). */
+/**
+ * Auth settings; the files are absolute (their contents are parsed by lib/auth/htpasswd.ts and
+ * lib/auth/tokens.ts).
+ */
 export interface AuthConfig {
   realm: string;
   htpasswdFile: string;
+  /**
+   * API tokens (`name:sha256:HEX` lines), or null/absent for none (optional so that configs
+   * written in code need not name it).
+   */
+  tokensFile?: string | null;
+  /** The lower-case header that may carry a token instead of Authorization, or null/absent. */
+  tokenHeader?: string | null;
   /** Failed-login throttling (lib/auth/throttle.ts); null when turned off. */
   throttle: ThrottleConfig | null;
 }

@@ -9,14 +9,20 @@ import { type AccessLog, type AccessRecord } from "./access_log.ts";
 import type { Config, RouteConfig } from "../config/mod.ts";
 import type { ClientInfo } from "./types.ts";
 import { DEFAULTS } from "../defaults.ts";
-import { secureResponseHeaders } from "./headers.ts";
+import { secureResponseHeaders, withoutHeader } from "./headers.ts";
 import { proxy, type ProxyRequest, type UpstreamClient, upstreamTarget } from "./proxy.ts";
 import { canonicalTarget } from "./target.ts";
 import { challenge, plain } from "./responses.ts";
 import type { Metrics, MetricsSnapshot } from "./metrics.ts";
 import { authorize } from "./policy.ts";
 import { matchRoute, type RouteMatch } from "./routes.ts";
-import { type Authenticator, Throttle } from "../auth/mod.ts";
+import {
+  type Authenticator,
+  bearerChallenge,
+  Throttle,
+  type TokenAuthenticator,
+  UNKNOWN_TOKEN_USER,
+} from "../auth/mod.ts";
 import { LocalStore } from "../state/mod.ts";
 import { bridgeWebSocket, isWebSocketUpgrade } from "./websocket.ts";
 import { log } from "../log.ts";
@@ -29,6 +35,8 @@ export interface HandlerState {
   readonly config: Config;
   /** null when no route needs authentication. */
   readonly authenticator: Authenticator | null;
+  /** API tokens (lib/auth/tokens.ts), beside `authenticator`; absent or null: none. */
+  readonly tokens?: TokenAuthenticator | null;
   readonly accessLog: AccessLog;
 }
 
@@ -173,10 +181,13 @@ async function handle(
     return { ...plain(405, "405 Method Not Allowed\n", headers), user: null, route: null };
   }
   // One snapshot of the headers serves the size check and the upstream request.
-  const headerEntries = [...req.headers];
+  let headerEntries = [...req.headers];
   if (headerBytes(headerEntries) > MAX_HEADER_BYTES) {
     return { ...plain(431, "431 Request Header Fields Too Large\n"), user: null, route: null };
   }
+  // A token never reaches an upstream, under its header's name or a look-alike of it.
+  const tokenHeader = state.tokens?.header;
+  if (tokenHeader) headerEntries = withoutHeader(headerEntries, tokenHeader);
   // An ambiguous target matches no route: like any unknown path it needs authentication (so
   // anonymous clients learn nothing, not even that the target was refused), then gets 400.
   const target = canonicalTarget(req.url, req.headers.get("host"));
@@ -314,12 +325,14 @@ async function authenticate(
   }
   const { throttle } = ctx;
   const client = info.address;
-  const result = await state.authenticator.check(
-    req.headers.get("authorization"),
-    throttle ? (name) => throttle.retryAfter(client, name) : undefined,
-  );
+  const guard = throttle ? (name: string) => throttle.retryAfter(client, name) : undefined;
+  // A request that presents a token is judged on it alone (lib/auth/tokens.ts).
+  const token = state.tokens?.presented(req.headers) ?? null;
+  const result = token !== null
+    ? await state.tokens!.check(token, guard)
+    : await state.authenticator.check(req.headers.get("authorization"), guard);
   if (result.ok) {
-    if (!result.cached) await throttle?.succeeded(client, result.user);
+    if (result.cached === false) await throttle?.succeeded(client, result.user);
     return { ok: true, user: result.user, cacheHit: result.cached };
   }
   const failed = { user: result.user, route: routePath, authFailure: result.reason };
@@ -331,7 +344,12 @@ async function authenticate(
     // Counted before the answer, so that the client's next attempt finds it wherever it lands.
     await throttle?.failed(client, result.user);
   }
-  return { ok: false, outcome: { ...challenge(realm), ...failed } };
+  if (result.reason === "unknown_token") await throttle?.failed(client, UNKNOWN_TOKEN_USER);
+  const refused = challenge(realm);
+  if (state.tokens) {
+    refused.response.headers.append("www-authenticate", bearerChallenge(realm, token !== null));
+  }
+  return { ok: false, outcome: { ...refused, ...failed } };
 }
 
 function metricsResponse(metrics: Metrics, others: MetricsSnapshot[]) {

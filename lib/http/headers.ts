@@ -80,6 +80,19 @@ function copyEndToEnd(
   }
 }
 
+/**
+ * `entries` without the header `name` (lower case) and without any name a CGI-style upstream
+ * would read as it (see {@link cgiName}): for a header that carries a credential promgate
+ * consumes (auth.tokenHeader), which must reach no upstream under any spelling.
+ */
+export function withoutHeader(
+  entries: readonly [string, string][],
+  name: string,
+): [string, string][] {
+  const folded = cgiName(name);
+  return entries.filter(([n]) => n !== name && !(UNUSUAL_NAME.test(n) && cgiName(n) === folded));
+}
+
 /** What the proxy tells the upstream about the original request. */
 export interface ForwardedFacts {
   readonly clientAddr: string;

@@ -1,7 +1,7 @@
 /**
  * Wires a loaded config into a running server: users, authenticator, access log, handler; and
- * keeps it current: the htpasswd file and the certificate/key are re-read when they change on
- * disk, the whole config on request (SIGHUP). A new version that does not load is logged and
+ * keeps it current: the htpasswd, tokens, certificate and key files are re-read when they change
+ * on disk, the whole config on request (SIGHUP). A new version that does not load is logged and
  * the last good one keeps serving; the reload gauges (reload_status.ts) say so until a load
  * succeeds, and every load that succeeds prints the warnings about what it loaded (warnings.ts).
  * Every request reads the state once, when it starts, so a reload never changes the rules under a
@@ -27,9 +27,12 @@ import {
   Authenticator,
   createVerifier,
   loadHtpasswd,
+  loadTokens,
   newCacheSecret,
   type PasswordVerifier,
   Throttle,
+  TokenAuthenticator,
+  type Tokens,
   type Users,
 } from "../auth/mod.ts";
 import { LocalStore, type Store } from "../state/mod.ts";
@@ -57,7 +60,8 @@ export async function startApp(
 ): Promise<App> {
   const verifier = options.verifier ?? createVerifier({ verifyBcrypt: runtime.verifyBcrypt });
   const users = await usersFor(config);
-  const live = new LiveApp(config, users, runtime, verifier, log, { ...options, loaders });
+  const tokens = await tokensFor(config, users);
+  const live = new LiveApp(config, users, tokens, runtime, verifier, log, { ...options, loaders });
   await live.start(options.pollMs);
   return live;
 }
@@ -93,6 +97,7 @@ class LiveApp implements App {
   constructor(
     config: Config,
     users: Users | null,
+    tokens: TokenAuthenticator | null,
     runtime: Runtime,
     verifier: PasswordVerifier,
     log: Logger,
@@ -115,6 +120,7 @@ class LiveApp implements App {
     this.#state = {
       config,
       authenticator: users ? this.#newAuthenticator(users) : null,
+      tokens,
       accessLog: this.#accessLog,
     };
     this.#throttleSettings = JSON.stringify(config.auth?.throttle ?? null);
@@ -264,9 +270,10 @@ class LiveApp implements App {
 
   /** The files whose changes take effect without SIGHUP. */
   #watchedFiles(): string[] {
-    const { config, authenticator } = this.#state;
+    const { config, authenticator, tokens } = this.#state;
     const files: string[] = [];
     if (authenticator && config.auth) files.push(config.auth.htpasswdFile);
+    if (tokens && config.auth?.tokensFile) files.push(config.auth.tokensFile);
     if (config.tls?.certFile && config.tls.keyFile) {
       files.push(config.tls.certFile, config.tls.keyFile);
     }
@@ -278,6 +285,11 @@ class LiveApp implements App {
     const tasks: Promise<void>[] = [];
     if (config.auth && changed.includes(config.auth.htpasswdFile)) {
       tasks.push(this.#enqueue("htpasswd", () => this.#reloadUsers()));
+    }
+    const tokensFile = config.auth?.tokensFile;
+    if (tokensFile && changed.includes(tokensFile)) {
+      // Counted with the htpasswd file: both are the credentials (reload_status.ts's kinds).
+      tasks.push(this.#enqueue("htpasswd", () => this.#reloadTokens()));
     }
     const tls = config.tls;
     if (tls && changed.some((f) => f === tls.certFile || f === tls.keyFile)) {
@@ -304,6 +316,27 @@ class LiveApp implements App {
     // Cached logins stay valid only for users whose hash is unchanged (Authenticator.setUsers).
     authenticator.setUsers(users);
     this.#notice(`reload: htpasswd ${config.auth.htpasswdFile}: ${users.size} users`);
+    return true;
+  }
+
+  /**
+   * The tokens file changed: swap in its tokens (a removed line revokes its token for the next
+   * request), or keep the old ones if it does not load. Resolves whether the file's tokens are
+   * served.
+   */
+  async #reloadTokens(): Promise<boolean> {
+    const { config, tokens } = this.#state;
+    if (!config.auth?.tokensFile || !tokens) return true;
+    let loaded: Tokens;
+    try {
+      loaded = await loadTokens(config.auth.tokensFile);
+    } catch (error) {
+      // tokens.ts never quotes a token, a hash or a line in its messages.
+      this.#notice(`reload: kept the previous tokens: ${oneLine(error)}`);
+      return false;
+    }
+    tokens.setTokens(loaded);
+    this.#notice(`reload: tokens ${config.auth.tokensFile}: ${loaded.size} tokens`);
     return true;
   }
 
@@ -336,9 +369,11 @@ class LiveApp implements App {
     const current = this.#state.config;
     let loaded: Config;
     let users: Users | null;
+    let tokens: TokenAuthenticator | null;
     try {
       loaded = await this.#options.loaders.loadConfig(current.file);
       users = await usersFor(loaded);
+      tokens = await tokensFor(loaded, users);
     } catch (error) {
       this.#notice(`reload: kept the previous config; the new one does not load:`);
       const text = errorText(error);
@@ -368,9 +403,10 @@ class LiveApp implements App {
     }
     // Reopened even when unchanged, so SIGHUP after logrotate moved the file starts a new one.
     await this.#accessLog.switchTo(openLog(config));
-    this.#state = { config, authenticator, accessLog: this.#accessLog };
+    this.#state = { config, authenticator, tokens, accessLog: this.#accessLog };
     await this.#watcher?.setPaths(this.#watchedFiles());
-    const who = users ? `, htpasswd ${config.auth!.htpasswdFile}: ${users.size} users` : "";
+    const who = (users ? `, htpasswd ${config.auth!.htpasswdFile}: ${users.size} users` : "") +
+      (tokens ? `, tokens ${config.auth!.tokensFile}: ${tokens.size} tokens` : "");
     this.#notice(`reload: config ${config.file}: ${config.routes.length} routes${who}`);
     return served;
   }
@@ -399,4 +435,11 @@ class LiveApp implements App {
       otherMetrics: this.#options.otherMetrics,
     });
   }
+}
+
+/** The API tokens `config` names, when some route needs authentication (`users` not null). */
+async function tokensFor(config: Config, users: Users | null): Promise<TokenAuthenticator | null> {
+  const file = config.auth?.tokensFile;
+  if (!users || !file) return null;
+  return new TokenAuthenticator(await loadTokens(file), config.auth?.tokenHeader ?? null);
 }
