@@ -149,7 +149,7 @@ export class Metrics {
     family(
       "promgate_config_last_reload_successful",
       "gauge",
-      "Whether the last load of the config, htpasswd and certificate files succeeded (1), or one " +
+      "Whether the last load of the config, htpasswd, tokens and certificate files succeeded (1), or one " +
         "was refused and its previous version is still served (0).",
     );
     out.push(`promgate_config_last_reload_successful ${reloads.successful() ? 1 : 0}`);

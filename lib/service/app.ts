@@ -260,10 +260,13 @@ class LiveApp implements App {
     if (source === "config") {
       warnings = await configWarnings(config);
     } else {
-      const kinds: CheckedFile["what"][] = source === "tls"
-        ? ["tls.certFile", "tls.keyFile"]
-        : ["auth.htpasswdFile"];
-      warnings = await fileModeWarnings(filesOf(config).filter((f) => kinds.includes(f.what)));
+      const kinds: Record<Exclude<ReloadSource, "config">, CheckedFile["what"][]> = {
+        tls: ["tls.certFile", "tls.keyFile"],
+        htpasswd: ["auth.htpasswdFile"],
+        tokens: ["auth.tokensFile"],
+      };
+      const wanted = kinds[source];
+      warnings = await fileModeWarnings(filesOf(config).filter((f) => wanted.includes(f.what)));
     }
     for (const line of warnings) this.#notice(`warning: ${line}`);
   }
@@ -288,8 +291,7 @@ class LiveApp implements App {
     }
     const tokensFile = config.auth?.tokensFile;
     if (tokensFile && changed.includes(tokensFile)) {
-      // Counted with the htpasswd file: both are the credentials (reload_status.ts's kinds).
-      tasks.push(this.#enqueue("htpasswd", () => this.#reloadTokens()));
+      tasks.push(this.#enqueue("tokens", () => this.#reloadTokens()));
     }
     const tls = config.tls;
     if (tls && changed.some((f) => f === tls.certFile || f === tls.keyFile)) {

@@ -19,7 +19,12 @@ import type { Config } from "../config/mod.ts";
 /** One file promgate reads, and what it is for. */
 export interface CheckedFile {
   /** Where the config names it, e.g. "tls.keyFile"; "config" for the config file itself. */
-  readonly what: "config" | "auth.htpasswdFile" | "tls.certFile" | "tls.keyFile";
+  readonly what:
+    | "config"
+    | "auth.htpasswdFile"
+    | "auth.tokensFile"
+    | "tls.certFile"
+    | "tls.keyFile";
   readonly path: string;
 }
 
@@ -27,6 +32,7 @@ export interface CheckedFile {
 const IF_WRITTEN: Record<CheckedFile["what"], string> = {
   "config": "change the routes and who may log in",
   "auth.htpasswdFile": "add a user or change a password",
+  "auth.tokensFile": "add an API token for any user",
   "tls.certFile": "replace the certificate",
   "tls.keyFile": "replace the private key",
 };
@@ -44,6 +50,9 @@ export function filesOf(config: Config): CheckedFile[] {
   const files: CheckedFile[] = [{ what: "config", path: config.file }];
   if (config.auth && config.routes.some((r) => r.auth)) {
     files.push({ what: "auth.htpasswdFile", path: config.auth.htpasswdFile });
+    if (config.auth.tokensFile) {
+      files.push({ what: "auth.tokensFile", path: config.auth.tokensFile });
+    }
   }
   if (config.tls?.certFile && config.tls.keyFile) {
     files.push({ what: "tls.certFile", path: config.tls.certFile });

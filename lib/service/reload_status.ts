@@ -5,8 +5,9 @@
  * (lib/service/app.ts), which is right for availability but silent: a user removed from the htpasswd
  * file keeps working until someone reads the log. These two gauges make that visible.
  *
- * promgate loads three kinds of file on its own schedule: the config (SIGHUP, which also reads
- * everything the config names), the htpasswd file and the certificate/key (when they change).
+ * promgate loads four kinds of file on its own schedule: the config (SIGHUP, which also reads
+ * everything the config names), the htpasswd file, the API tokens file and the certificate/key
+ * (when they change).
  * Each kind is tracked apart, so that a good certificate renewal does not report success while
  * a broken htpasswd file is still refused: "successful" means the last load of every kind
  * succeeded, and the timestamp is the last time a load left every kind good (start-up counts).
@@ -18,12 +19,15 @@
  * been good).
  */
 
-/** What was loaded: the whole config (SIGHUP), the htpasswd file, or the certificate and key. */
-export type ReloadSource = "config" | "htpasswd" | "tls";
+/**
+ * What was loaded: the whole config (SIGHUP), the htpasswd file, the certificate and key, or the
+ * API tokens file.
+ */
+export type ReloadSource = "config" | "htpasswd" | "tls" | "tokens";
 
-const BIT: Record<ReloadSource, bigint> = { config: 1n, htpasswd: 2n, tls: 4n };
+const BIT: Record<ReloadSource, bigint> = { config: 1n, htpasswd: 2n, tls: 4n, tokens: 8n };
 /** A successful SIGHUP re-read every file, so it clears every kind's failure. */
-const ALL = 7n;
+const ALL = 15n;
 
 /** BigInt64 fields per thread: the failed kinds (bits of BIT), the last good time in ms. */
 const FIELDS = 2;

@@ -54,6 +54,11 @@ Deno.test("a world-writable config, htpasswd file or certificate is unsafe; worl
     modeProblem({ what: "tls.certFile", path: "/c.pem" }, 0o100777, ROOT, ROOT)!,
     /mode 0777: .* can replace the certificate\. Fix: chmod o-w \/c\.pem/,
   );
+  assertEquals(
+    modeProblem({ what: "auth.tokensFile", path: "/t" }, 0o100666, USER, USER),
+    "auth.tokensFile: /t has mode 0666: every user on this machine can add an API token for " +
+      "any user. Fix: chmod o-w /t",
+  );
 });
 
 Deno.test("modes are read from the files (through symbolic links); a missing file is skipped", async () => {

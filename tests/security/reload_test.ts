@@ -301,6 +301,44 @@ Deno.test({
   },
 });
 
+Deno.test({
+  ...needs("htpasswd"),
+  name: "a refused API tokens file keeps the gauge at 0 through a good htpasswd change, until " +
+    "the tokens file loads",
+  async fn() {
+    const recorder = startRecorder();
+    const tokensDir = await tempDir();
+    const tokensFile = `${tokensDir}/tokens`;
+    await Deno.writeTextFile(tokensFile, "# no tokens yet\n");
+    const gate = await startGate({ admin: "gauge-tokens-pw" }, [
+      { path: "/prometheus/", upstream: `${recorder.url}/` },
+    ], {
+      auth: { realm: "Prometheus", htpasswdFile: ".htpasswd", tokensFile },
+      ...METRICS,
+    });
+    try {
+      const atStart = await settledGauges(gate, 1, 1);
+      await Deno.writeTextFile(tokensFile, "prometheus:not-a-hash\n");
+      await waitForLog(gate, /reload: kept the previous tokens: \S+tokens:1: /);
+      assertEquals((await settledGauges(gate, 0, 1)).since, atStart.since);
+
+      // Before tokens had a reload kind of their own, this cleared the failure.
+      await replaceHtpasswd(gate, { admin: "gauge-tokens-pw", other: "gauge-other-pw" });
+      await waitForLog(gate, /reload: htpasswd \S+: 2 users/);
+      await waitForLog(gate, /reload: still serving the previous version of: tokens/);
+      assertEquals((await settledGauges(gate, 0, 1)).since, atStart.since);
+
+      await Deno.writeTextFile(tokensFile, "");
+      await waitForLog(gate, /reload: tokens \S+tokens: 0 tokens/);
+      assert((await settledGauges(gate, 1, 1)).since > atStart.since);
+    } finally {
+      await gate.close();
+      await recorder.close();
+      await Deno.remove(tokensDir, { recursive: true });
+    }
+  },
+});
+
 // -- SIGHUP ------------------------------------------------------------------------------------
 
 Deno.test({
