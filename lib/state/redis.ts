@@ -181,7 +181,13 @@ export class RedisStore implements KeyedStore {
       if (String((error as Error)?.message).startsWith("WRONGTYPE")) return null;
       throw error;
     }
-    return text === null || text === undefined ? null : JSON.parse(String(text));
+    if (text === null || text === undefined) return null;
+    try {
+      return JSON.parse(String(text));
+    } catch {
+      // Not written by promgate (a key prefix shared by mistake): absent, not a Redis failure.
+      return null;
+    }
   }
 
   async put(key: string, value: Json, ttlMs: number): Promise<void> {
