@@ -36,6 +36,8 @@ export const DEFAULTS = {
   tenancy: { maxBodyBytes: 1024 * 1024 },
   accessLog: { format: "combined", path: "-" },
   metrics: { path: "/metrics", auth: true },
+  /** state.redis: the longest wait for Redis per operation, and what every key starts with. */
+  state: { timeoutMs: 50, keyPrefix: "promgate:" },
   shutdownGraceSeconds: 10,
   workers: "auto",
 } as const;

@@ -18,10 +18,10 @@ scope.onmessage = async (event) => {
     });
   });
   await Promise.all(Array.from({ length: 100 }, () => store.increment("n:count", 60_000)));
-  // Again every 50 ms: the other worker may subscribe after this one first said so.
-  const timer = setInterval(() => void store.publish("counted", { from: name }), 50);
+  // Again every 50 ms until terminated: the other worker may subscribe after this one first said
+  // so, or even after this one heard it.
+  setInterval(() => void store.publish("counted", { from: name }), 50);
   await store.publish("counted", { from: name });
   const other = await heard;
-  clearInterval(timer);
   await store.publish("hello", { from: name, heard: other });
 };

@@ -134,6 +134,18 @@ const BAD: Record<string, string[]> = {
   routes_empty: ["routes: is empty; it needs at least one item."],
   routes_missing: ['routes: missing. e.g. "routes": [{"path":"/prometheus/"'],
   schema_not_string: ["$schema: 1 is a number; expected a string."],
+  state_db_not_number: [
+    'state.redis: "redis://redis:6379/zero": the path must be a database number',
+  ],
+  state_not_redis_url: ['state.redis: "http://redis:6379/" is not a redis:// or rediss:// URL.'],
+  state_password_file_missing: ["state.passwordFile: file ", "missing.password not found."],
+  state_password_in_url: [
+    'state.redis: "redis://***@redis:6379/0" contains a password; remove it and put it in a ' +
+    'file named by "passwordFile"',
+  ],
+  state_redis_missing: ['state.redis: missing. e.g. "redis": "redis://redis:6379/0"'],
+  state_timeout_zero: ["state.timeoutMs: 0 is too small: it must be at least 1."],
+  state_unknown_key: ['state: unknown key "password". Did you mean "passwordFile"?'],
   timeout_huge: ["routes[0].timeoutSeconds: 100000 is too big: it must be at most 86400."],
   timeout_string: ['routes[0].timeoutSeconds: "5s" is a string; expected a number.'],
   timeout_zero: ["routes[0].timeoutSeconds: 0 is too small: it must be greater than 0."],
@@ -214,6 +226,11 @@ Deno.test("an upstream's password never appears in an error", async () => {
   assert.ok(!message.includes("hunter2"), message);
 });
 
+Deno.test("a Redis password written into state.redis never appears in an error", async () => {
+  const message = await failure(() => loadConfig(`${dir}state_password_in_url.bad.json`));
+  assert.ok(!message.includes("hunter2"), message);
+});
+
 // -- good fixtures -------------------------------------------------------------------------------
 
 Deno.test("every *.good.json fixture loads", async () => {
@@ -246,6 +263,23 @@ Deno.test("throttling is on by default, tunable, and false turns it off", async 
   assert.equal(custom?.userFailures, 10);
   assert.equal(custom?.clientUsers, 20);
   assert.equal(custom?.knownAddressDays, 7);
+});
+
+Deno.test("state: Redis for replicas, resolved with its defaults; absent by default", async () => {
+  assert.deepEqual((await loadConfig(`${dir}state_redis.good.json`)).state, {
+    redis: "rediss://promgate@redis.example.com:6380/2",
+    passwordFile: `${dir}admin.htpasswd`,
+    timeoutMs: 100,
+    keyPrefix: "gate-a:",
+  });
+  const defaults = await parse({ auth: AUTH, routes: [ROUTE], state: { redis: "redis://r" } });
+  assert.deepEqual(defaults.state, {
+    redis: "redis://r",
+    passwordFile: null,
+    timeoutMs: 50,
+    keyPrefix: "promgate:",
+  });
+  assert.equal((await loadConfig(`${dir}minimal.good.json`)).state, null);
 });
 
 Deno.test("shutdownGraceSeconds sets the SIGTERM drain time", async () => {

@@ -26,6 +26,15 @@ export async function checkCommand(configPath: string): Promise<string> {
     ...config.routes.map((r) =>
       `  route ${r.path} -> ${r.upstream.href}${r.auth ? "" : " (public)"}`
     ),
+    ...(config.state
+      ? [
+        `  state shared in redis ${config.state.redis} (key prefix ${
+          JSON.stringify(config.state.keyPrefix)
+        }, timeout ${config.state.timeoutMs} ms${
+          config.state.passwordFile ? ", password file" : ""
+        })`,
+      ]
+      : []),
     ...(await configWarnings(config)).map((line) => `warning: ${line}`),
   ];
   return lines.join("\n");

@@ -12,7 +12,14 @@ import { errorCode, fileProblem, resolveTls } from "./files.ts";
 import { formatIssue, inDocumentOrder } from "./messages.ts";
 import { crossFieldIssues } from "./rules.ts";
 import { availableCores, configSchema, type RawConfig } from "./schema.ts";
-import type { AccessLogConfig, AuthConfig, Config, RouteConfig, TenancyConfig } from "./types.ts";
+import type {
+  AccessLogConfig,
+  AuthConfig,
+  Config,
+  RouteConfig,
+  StateConfig,
+  TenancyConfig,
+} from "./types.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Loading.
@@ -57,11 +64,12 @@ const isCrossField = (i: z.core.$ZodIssue) =>
 async function resolveConfig(raw: RawConfig, file: string, shown: string): Promise<Config> {
   const base = dirname(file);
   // One list per section, joined in file order: the checks finish in any order.
-  const found: [string[], string[], string[]] = [[], [], []];
-  const [tls, auth, accessLog] = await Promise.all([
+  const found: [string[], string[], string[], string[]] = [[], [], [], []];
+  const [tls, auth, accessLog, state] = await Promise.all([
     raw.tls ? resolveTls(raw.tls, raw.listen.hostname, base, found[0]) : null,
     raw.auth ? resolveAuth(raw.auth, base, found[1]) : null,
     raw.accessLog ? resolveAccessLog(raw.accessLog, base, found[2]) : null,
+    raw.state ? resolveState(raw.state, base, found[3]) : null,
   ]);
   const problems = found.flat();
   if (problems.length > 0) {
@@ -78,6 +86,7 @@ async function resolveConfig(raw: RawConfig, file: string, shown: string): Promi
     workers: raw.workers === "auto" ? availableCores() : raw.workers,
     groups: new Map(Object.entries(raw.groups).map(([name, users]) => [name, new Set(users)])),
     metrics: raw.metrics === false ? null : raw.metrics,
+    state,
   };
 }
 
@@ -154,6 +163,29 @@ async function readableFile(
       `${where}: ${fileProblem(e, file)} ${errorCode(e) === "ENOENT" ? fix.create : fix.other}`,
     );
   }
+}
+
+/** state: the password file must be a readable file (it is read when connecting, not here). */
+async function resolveState(
+  raw: NonNullable<RawConfig["state"]>,
+  base: string,
+  problems: string[],
+): Promise<StateConfig> {
+  const passwordFile = raw.passwordFile === undefined ? null : resolve(base, raw.passwordFile);
+  if (passwordFile !== null) {
+    try {
+      if (!(await stat(passwordFile)).isFile()) {
+        throw Object.assign(new Error(), { code: "EISDIR" });
+      }
+      await access(passwordFile, constants.R_OK);
+    } catch (e) {
+      problems.push(
+        `state.passwordFile: ${fileProblem(e, passwordFile)} Put the Redis password in it ` +
+          '(readable by promgate only: chmod 600), or remove "passwordFile" if Redis needs none.',
+      );
+    }
+  }
+  return { redis: raw.redis, passwordFile, timeoutMs: raw.timeoutMs, keyPrefix: raw.keyPrefix };
 }
 
 async function resolveAccessLog(

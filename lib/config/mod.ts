@@ -6,6 +6,7 @@ export type {
   Groups,
   RouteConfig,
   RoutePolicy,
+  StateConfig,
   TenancyConfig,
   TlsConfig,
 } from "./types.ts";

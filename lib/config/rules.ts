@@ -83,6 +83,28 @@ export function upstreamProblem(u: string): string | null {
   return null;
 }
 
+const REDIS_FIX = 'Write it as "redis://host:6379/0" (or "rediss://" for TLS).';
+
+/** state.redis: a redis:// or rediss:// URL with a host, an optional db number, no password. */
+export function redisUrlProblem(u: string): string | null {
+  // Messages go to logs: never echo a password written into the URL.
+  const v = show(u.replace(/^([^/]*\/\/)[^/]*@/, "$1***@"));
+  if (!/^rediss?:\/\//i.test(u) || !URL.canParse(u)) {
+    return `${v} is not a redis:// or rediss:// URL. ${REDIS_FIX}`;
+  }
+  const url = new URL(u);
+  if (url.password) {
+    return `${v} contains a password; remove it and put it in a file named by ` +
+      '"passwordFile" (readable by promgate only), so it is not in the config text.';
+  }
+  if (!url.hostname) return `${v} has no host. ${REDIS_FIX}`;
+  if (!/^(\/\d{0,5})?$/.test(url.pathname)) {
+    return `${v}: the path must be a database number, e.g. "/0". ${REDIS_FIX}`;
+  }
+  if (url.search || url.hash) return `${v} has a query or fragment. ${REDIS_FIX}`;
+  return null;
+}
+
 /** Prometheus' label-name syntax; names starting "__" are reserved for Prometheus itself. */
 export function labelNameProblem(name: string): string | null {
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {

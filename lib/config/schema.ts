@@ -13,6 +13,7 @@ import {
   hostnameProblem,
   labelNameProblem,
   realmProblem,
+  redisUrlProblem,
   routePathProblem,
   rule,
   tokenHeaderProblem,
@@ -287,6 +288,37 @@ const accessLogSchema = z.union([
   examples: [{ format: "combined", path: "-" }, false],
 });
 
+/** The state defaults (lib/defaults.ts). */
+const S = DEFAULTS.state;
+
+const stateSchema = z.strictObject({
+  redis: z.string().min(1).superRefine(rule(redisUrlProblem)).meta({
+    description: "Keep the failed-login counts in this Redis, so that several promgate " +
+      'replicas count as one: "redis://host:6379/0", or "rediss://" for TLS; a user name may ' +
+      "precede the host (redis://promgate@host:6379/0), a password may not (see passwordFile).",
+    examples: ["redis://redis:6379/0"],
+  }),
+  passwordFile: z.string().min(1).optional().meta({
+    description: "A file holding the Redis password (AUTH), relative to the config file's " +
+      "directory; one trailing newline is ignored. Default: no password.",
+    examples: ["redis.password"],
+  }),
+  timeoutMs: z.number().int().min(1).max(10_000).default(S.timeoutMs).meta({
+    description: "The longest a request waits for Redis, per operation, in ms; past it (or " +
+      "when Redis is down) promgate counts in its own memory until Redis answers again. " +
+      `1-10000, default ${S.timeoutMs}.`,
+    examples: [S.timeoutMs],
+  }),
+  keyPrefix: z.string().max(100).regex(/^[\x21-\x7e]*$/).default(S.keyPrefix).meta({
+    description: "Put before every key promgate writes, so that one Redis can serve other " +
+      `programs too. Printable ASCII without spaces. Default "${S.keyPrefix}".`,
+    examples: [S.keyPrefix],
+  }),
+}).optional().meta({
+  description: "State shared by several promgate replicas (see README, Replicas). Leave out " +
+    "for one promgate: its server threads share their state in its own memory.",
+});
+
 /** The cores promgate may use (at least 1, at most 64): `"workers": "auto"`. */
 export function availableCores(): number {
   const n = globalThis.navigator?.hardwareConcurrency ?? 1;
@@ -335,6 +367,7 @@ const baseSchema = z.strictObject({
       `Default ${DEFAULTS.shutdownGraceSeconds}.`,
     examples: [DEFAULTS.shutdownGraceSeconds],
   }),
+  state: stateSchema,
   workers: z.union([z.number().int().min(1).max(64), z.literal("auto")]).default(DEFAULTS.workers)
     .meta({
       description: 'How many server threads share the listening port (1-64), or "auto": one ' +

@@ -104,6 +104,17 @@ export interface MetricsConfig {
   auth: boolean;
 }
 
+/** Where state shared by replicas lives (lib/state/redis.ts); passwordFile is absolute. */
+export interface StateConfig {
+  /** The redis:// or rediss:// URL, without a password. */
+  redis: string;
+  /** The file holding the password, read when connecting; null: none. */
+  passwordFile: string | null;
+  /** Longest wait for Redis per operation, in ms. */
+  timeoutMs: number;
+  keyPrefix: string;
+}
+
 /** Access log settings; path is "-" (stdout) or absolute. */
 export interface AccessLogConfig {
   format: "combined" | "json";
@@ -137,4 +148,6 @@ export interface Config {
   groups: Groups;
   /** promgate's own metrics endpoint, or null when off. */
   metrics: MetricsConfig | null;
+  /** State shared with other replicas; null/absent: this process's memory only. */
+  state?: StateConfig | null;
 }

@@ -46,6 +46,12 @@ export interface ReloadState {
   lastSuccessSeconds(): number;
 }
 
+/** Where the state shared by replicas is (lib/state/status.ts), for the state metrics. */
+export interface StateHealth {
+  /** null when no Redis is configured; else whether it is in use and the fallbacks so far. */
+  redis(): { up: boolean; fallbacks: number } | null;
+}
+
 /** Build facts shown in promgate_build_info. */
 export interface BuildInfo {
   readonly version: string;
@@ -107,9 +113,13 @@ export class Metrics {
 
   /**
    * `reloads` is the process's reload record, the same object in every server thread's view
-   * (shared memory), so the reload gauges need no other thread's snapshot.
+   * (shared memory), so the reload gauges need no other thread's snapshot; `state` likewise.
    */
-  constructor(readonly build: BuildInfo, readonly reloads?: ReloadState) {}
+  constructor(
+    readonly build: BuildInfo,
+    readonly reloads?: ReloadState,
+    readonly state?: StateHealth,
+  ) {}
 
   /** A request began; call {@link finished} exactly once for it. */
   started(): void {
@@ -262,6 +272,23 @@ export class Metrics {
         `${label("commit", b.commit)}} 1`,
     );
     if (this.reloads) this.#renderReloads(family, out);
+    const redis = this.state?.redis();
+    if (redis) {
+      family(
+        "promgate_state_redis_up",
+        "gauge",
+        "1 while the state shared by replicas (failed-login counts) is in Redis; 0 while " +
+          "promgate counts in its own memory because Redis is unreachable or slow.",
+      );
+      out.push(`promgate_state_redis_up ${redis.up ? 1 : 0}`);
+      family(
+        "promgate_state_redis_fallbacks_total",
+        "counter",
+        "Operations on shared state answered from promgate's own memory because Redis was " +
+          "unreachable or slower than state.timeoutMs.",
+      );
+      out.push(`promgate_state_redis_fallbacks_total ${redis.fallbacks}`);
+    }
     family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
     out.push(`process_resident_memory_bytes ${process.memoryUsage.rss()}`);
     family(

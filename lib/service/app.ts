@@ -112,11 +112,15 @@ class LiveApp implements App {
     this.#secret = options.shared?.secret ?? newCacheSecret();
     this.#accessLog = new SwitchableAccessLog(openLog(config));
     this.#reloads = options.reloadStatus ?? ReloadStatus.create();
-    this.#metrics = new Metrics({
-      version: VERSION,
-      runtime: `${runtime.name} ${runtime.version}`,
-      commit: buildCommit(),
-    }, this.#reloads);
+    this.#metrics = new Metrics(
+      {
+        version: VERSION,
+        runtime: `${runtime.name} ${runtime.version}`,
+        commit: buildCommit(),
+      },
+      this.#reloads,
+      options.stateStatus,
+    );
     this.#state = {
       config,
       authenticator: users ? this.#newAuthenticator(users) : null,

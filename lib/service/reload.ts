@@ -10,7 +10,7 @@ import { errorText } from "../log.ts";
 
 /** What to do with a config that was loaded again (SIGHUP). */
 export interface ReloadPlan {
-  /** The new config, with what cannot change while running (listen; HTTP vs HTTPS) kept. */
+  /** The new config, with what cannot change while running (listen; HTTP vs HTTPS; state) kept. */
   readonly config: Config;
   /** The certificate to start serving, or null when the current one stays. */
   readonly newTls: TlsConfig | null;
@@ -37,6 +37,12 @@ export function planReload(current: Config, next: Config): ReloadPlan {
         `(still serving with ${current.workers})`,
     );
   }
+  if (JSON.stringify(next.state ?? null) !== JSON.stringify(current.state ?? null)) {
+    // The connection to Redis is opened once, by the main thread (lib/service/shared_state.ts).
+    needRestart.push(
+      "state changed; restart promgate to apply it (still using the state as before)",
+    );
+  }
   let tls = next.tls;
   let newTls: TlsConfig | null = null;
   if ((current.tls === null) !== (next.tls === null)) {
@@ -52,7 +58,8 @@ export function planReload(current: Config, next: Config): ReloadPlan {
     // clients may have pinned, instead of the fresh one loadConfig just made.
     tls = current.tls;
   }
-  return { config: { ...next, listen, tls, workers: current.workers }, newTls, needRestart };
+  const config = { ...next, listen, tls, workers: current.workers, state: current.state };
+  return { config, newTls, needRestart };
 }
 
 function sameCertificate(a: TlsConfig, b: TlsConfig): boolean {

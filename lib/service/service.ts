@@ -7,6 +7,8 @@ import { startApp } from "./app.ts";
 import { type Config, loadConfig, readTlsFiles } from "../config/mod.ts";
 import type { Runtime } from "../runtime/mod.ts";
 import { startThreads } from "./threads/mod.ts";
+import { newCacheSecret } from "../auth/mod.ts";
+import { openSharedState } from "./shared_state.ts";
 import type { Logger, Service } from "./types.ts";
 
 /**
@@ -19,9 +21,23 @@ export async function startService(
   log: Logger,
 ): Promise<Service> {
   const count = config.workers;
+  const shared = await openSharedState(config, log);
   const alone = async () => {
-    const app = await startApp(config, runtime, log, { loadConfig, readTlsFiles });
-    return Object.assign(app, { threads: 1 });
+    if (!shared) {
+      const app = await startApp(config, runtime, log, { loadConfig, readTlsFiles });
+      return Object.assign(app, { threads: 1 });
+    }
+    const app = await startApp(config, runtime, log, { loadConfig, readTlsFiles }, {
+      shared: { store: shared.store, secret: newCacheSecret() },
+      stateStatus: shared.status,
+    }).catch(async (error) => {
+      await shared.store.close();
+      throw error;
+    });
+    const stop = app.shutdown.bind(app);
+    // A store the app was given is not the app's to close.
+    const shutdown = (graceMs?: number) => stop(graceMs).finally(() => shared.store.close());
+    return Object.assign(app, { threads: 1, shutdown });
   };
   if (count <= 1) return await alone();
   const problem = runtime.sharedPortProblem(config.tls !== null);
@@ -29,5 +45,5 @@ export async function startService(
     log(`workers: ${problem}; serving from one thread`);
     return await alone();
   }
-  return await startThreads(config, runtime, log);
+  return await startThreads(config, runtime, log, shared);
 }

@@ -2,7 +2,7 @@
 import type { MetricsSnapshot } from "../http/mod.ts";
 import type { ConnectionTable } from "../slow_clients/mod.ts";
 import type { PasswordVerifier } from "../auth/mod.ts";
-import type { Store } from "../state/mod.ts";
+import type { StateStatus, Store } from "../state/mod.ts";
 // Types only: the config module (zod, certificate generation) would cost each server thread
 // ~25 MB.
 import type { Config, TlsConfig } from "../config/mod.ts";
@@ -56,6 +56,8 @@ export interface AppOptions {
    * app's own (closed on shutdown) and a random secret.
    */
   readonly shared?: { readonly store: Store; readonly secret: string };
+  /** Whether the shared state is in Redis now, for /metrics; default: none configured. */
+  readonly stateStatus?: StateStatus;
   /**
    * Whether the app watches the htpasswd and certificate files itself; default true. One that
    * does not is told of changes through App.filesChanged.

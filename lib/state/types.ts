@@ -1,7 +1,7 @@
 /**
- * The seam for state that must be one across server threads (and, later, replicas): failed-login
- * counts, verified credentials, and notices about changes. Every operation returns a Promise so
- * that a store across the network (Redis: INCRBY+PEXPIRE, SADD/ZADD+SCARD, PUBLISH/SUBSCRIBE)
+ * The seam for state that must be one across server threads (and replicas): failed-login counts,
+ * verified credentials, and notices about changes. Every operation returns a Promise so that a
+ * store across the network (Redis: Lua scripts over INCRBY+PEXPIRE and sorted sets, redis.ts)
  * fits the same shape as the in-process one, which resolves at once.
  *
  * Keys are strings; the part before the first ":" is the key's namespace (e.g. "throttle.pair"),
@@ -25,7 +25,22 @@ export interface SetOptions {
 }
 
 /** Shared state with expiry, and publish/subscribe for change notices. */
-export interface Store {
+export interface Store extends KeyedStore {
+  /**
+   * Sends `message` to every listener subscribed to `channel` (the publisher's own included),
+   * asynchronously; nothing is kept for later subscribers.
+   */
+  publish(channel: string, message: Json): Promise<void>;
+  /** Calls `listener` with every message published to `channel`; returns the unsubscribe. */
+  subscribe(channel: string, listener: (message: Json) => void): () => void;
+}
+
+/**
+ * The keyed half of a {@link Store}: counters, values and sets, without publish/subscribe. What
+ * Redis keeps for several replicas (redis.ts); the notices between one process's threads stay in
+ * the process (replicated.ts).
+ */
+export interface KeyedStore {
   /**
    * Adds `by` (default 1) to the counter `key` (0 when absent or expired) and makes it expire
    * `ttlMs` from now; resolves the new count. Atomic: concurrent increments all count.
@@ -46,13 +61,6 @@ export interface Store {
   has(set: string, member: string): Promise<boolean>;
   /** Removes `member` from `set`. */
   remove(set: string, member: string): Promise<void>;
-  /**
-   * Sends `message` to every listener subscribed to `channel` (the publisher's own included),
-   * asynchronously; nothing is kept for later subscribers.
-   */
-  publish(channel: string, message: Json): Promise<void>;
-  /** Calls `listener` with every message published to `channel`; returns the unsubscribe. */
-  subscribe(channel: string, listener: (message: Json) => void): () => void;
   /** Releases the store's resources; operations after it reject. */
   close(): Promise<void>;
 }

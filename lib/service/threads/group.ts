@@ -35,6 +35,7 @@ import { InputError } from "../../errors.ts";
 import { ReloadStatus } from "../reload_status.ts";
 import type { Runtime } from "../../runtime/mod.ts";
 import { StoreBroker } from "../../state/mod.ts";
+import type { SharedState } from "../shared_state.ts";
 import type { Logger, Service } from "../types.ts";
 import { type FromThread, type ToThread, toWire } from "./messages.ts";
 import { errorText } from "../../log.ts";
@@ -64,10 +65,17 @@ export async function startThreads(
   config: Config,
   runtime: Runtime,
   log: Logger,
+  shared: SharedState | null = null,
 ): Promise<Service> {
-  const port = runtime.claimPort(config.listen.hostname, config.listen.port);
+  let port: number;
+  try {
+    port = runtime.claimPort(config.listen.hostname, config.listen.port);
+  } catch (error) {
+    await shared?.store.close();
+    throw error;
+  }
   const resolved: Config = { ...config, listen: { ...config.listen, port } };
-  const group = new ThreadGroup(resolved, log, runtime);
+  const group = new ThreadGroup(resolved, log, runtime, shared);
   await group.start(config.workers);
   await group.enforceClientTimeouts(runtime);
   return group;
@@ -89,8 +97,9 @@ class ThreadGroup implements Service {
   #running = false;
   /** One for all threads, so a credential verified by one is cached by all. */
   readonly #cacheSecret = newCacheSecret();
-  /** The store every thread shares. */
-  readonly #broker = new StoreBroker();
+  /** The store every thread shares: this process's memory, or Redis before it (shared_state.ts). */
+  readonly #broker: StoreBroker;
+  readonly #shared: SharedState | null;
   /** Every thread records its requests here; the main thread enforces the client timeouts. */
   readonly #connections = ConnectionTable.create();
   #clientTimeouts: ClientTimeoutSweep | null = null;
@@ -101,8 +110,10 @@ class ThreadGroup implements Service {
 
   readonly #verifier: PasswordVerifier;
 
-  constructor(config: Config, log: Logger, runtime: Runtime) {
+  constructor(config: Config, log: Logger, runtime: Runtime, shared: SharedState | null) {
     this.#config = config;
+    this.#shared = shared;
+    this.#broker = new StoreBroker(shared?.store);
     this.#log = log;
     // Inline: this thread serves no requests, and a hashing Worker would be one more isolate.
     this.#verifier = createVerifier({ verifyBcrypt: runtime.verifyBcrypt, inline: true });
@@ -175,6 +186,7 @@ class ThreadGroup implements Service {
         store: thread.store,
         connections: this.#connections.buffer,
         reloadStatus: this.#reloadStatus!.buffer,
+        stateStatus: this.#shared?.status.buffer ?? null,
       };
       worker.postMessage(start, [thread.store]);
     });

@@ -30,6 +30,8 @@ export type ToThread =
     connections: SharedArrayBuffer;
     /** The ReloadStatus's buffer, shared by all threads (each writes its own slot, `index`). */
     reloadStatus: SharedArrayBuffer;
+    /** The StateStatus's buffer when the state is in Redis (the main thread writes it). */
+    stateStatus: SharedArrayBuffer | null;
   }
   | { type: "reload"; config: WireConfig | null; error: string | null }
   | { type: "tls"; id: number; tls: TlsConfig | null; error: string | null }

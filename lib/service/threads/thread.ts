@@ -10,7 +10,7 @@ import { InputError } from "../../errors.ts";
 import type { PasswordVerifier } from "../../auth/mod.ts";
 import { ConnectionTable } from "../../slow_clients/mod.ts";
 import { currentRuntime } from "../../runtime/mod.ts";
-import { ThreadStore } from "../../state/mod.ts";
+import { StateStatus, ThreadStore } from "../../state/mod.ts";
 import { ReloadStatus } from "../reload_status.ts";
 import { type FromThread, fromWire, type ToThread } from "./messages.ts";
 import { Notices } from "./notices.ts";
@@ -82,6 +82,7 @@ async function start(message: Extract<ToThread, { type: "start" }>) {
       verifier,
       connections: new ConnectionTable(message.connections),
       reloadStatus: new ReloadStatus(message.reloadStatus, index),
+      stateStatus: message.stateStatus ? new StateStatus(message.stateStatus) : undefined,
     });
     app = started;
     notices.serve((changed) => void started.filesChanged(changed), () => started.metricsSnapshot());
