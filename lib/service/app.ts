@@ -26,26 +26,23 @@ import {
 import {
   Authenticator,
   createVerifier,
-  loadHtpasswd,
-  loadTokens,
   newCacheSecret,
   type PasswordVerifier,
   Throttle,
-  TokenAuthenticator,
-  type Tokens,
+  type TokenAuthenticator,
   type Users,
 } from "../auth/mod.ts";
 import { LocalStore, type Store } from "../state/mod.ts";
 // Types only: the config module (zod, certificate generation) would cost each server thread
 // ~25 MB; the caller passes the loaders (see ConfigLoaders).
 import type { Config, TlsConfig } from "../config/mod.ts";
-import { type CheckedFile, fileModeWarnings, filesOf } from "./file_modes.ts";
 import { type FileWatcher, watchFiles } from "./file_watch.ts";
 import { oneLine, planReload, SwitchableAccessLog } from "./reload.ts";
-import { type ReloadSource, ReloadStatus } from "./reload_status.ts";
+import { ReloadStatus } from "./reload_status.ts";
+import { ReloadQueue } from "./reload_queue.ts";
+import { reloadTokens, reloadUsers, tokensFor } from "./credentials.ts";
 import type { Runtime, Server } from "../runtime/mod.ts";
 import { buildCommit, VERSION } from "../version.ts";
-import { configWarnings } from "./warnings.ts";
 import { errorText } from "../log.ts";
 import type { App, AppOptions, ConfigLoaders, Logger } from "./types.ts";
 import { baseUrl, openLog, replaceCertificate, usersFor } from "./loading.ts";
@@ -90,9 +87,7 @@ class LiveApp implements App {
   #clientTimeouts: ClientTimeoutSweep | null = null;
   /** Old servers finishing their requests after a certificate change. */
   readonly #draining = new Set<Promise<void>>();
-  /** Reloads run one at a time, in order (SIGHUP and file changes may coincide). */
-  #queue: Promise<void> = Promise.resolve();
-  #stopping = false;
+  readonly #reloadQueue: ReloadQueue;
 
   constructor(
     config: Config,
@@ -112,6 +107,7 @@ class LiveApp implements App {
     this.#secret = options.shared?.secret ?? newCacheSecret();
     this.#accessLog = new SwitchableAccessLog(openLog(config));
     this.#reloads = options.reloadStatus ?? ReloadStatus.create();
+    this.#reloadQueue = new ReloadQueue(this.#reloads, this.#notice, () => this.#state.config);
     this.#metrics = new Metrics(
       {
         version: VERSION,
@@ -191,7 +187,7 @@ class LiveApp implements App {
   }
 
   reload(): Promise<void> {
-    return this.#enqueue("config", () => this.#reloadConfig());
+    return this.#reloadQueue.run("config", () => this.#reloadConfig());
   }
 
   metricsSnapshot(): MetricsSnapshot {
@@ -201,9 +197,8 @@ class LiveApp implements App {
   async shutdown(
     graceMs = this.#state.config.shutdownGraceSeconds * 1000,
   ): Promise<void> {
-    this.#stopping = true;
     this.#watcher?.stop();
-    await this.#queue;
+    await this.#reloadQueue.stop();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const grace = new Promise<boolean>((resolve) => timer = setTimeout(resolve, graceMs, false));
     const drained = Promise.all([this.server.shutdown(), ...this.#draining]).then(() => true);
@@ -222,59 +217,6 @@ class LiveApp implements App {
 
   // -- reloads -----------------------------------------------------------------------------------
 
-  /**
-   * Runs `task`, a load of `source`, after the loads already queued. The task returns whether the
-   * load succeeded (a failure has been logged); the reload gauges and warnings follow from it.
-   */
-  #enqueue(source: ReloadSource, task: () => Promise<boolean>): Promise<void> {
-    this.#queue = this.#queue.then(async () => {
-      if (this.#stopping) return;
-      let ok = false;
-      try {
-        ok = await task();
-      } catch (error) {
-        // Every expected failure is handled in the task; this is a bug, but not a reason to stop.
-        this.#notice(`reload: failed: ${oneLine(error)}`);
-      }
-      if (!ok) {
-        this.#reloads.failed(source);
-        return;
-      }
-      this.#reloads.succeeded(source);
-      // A warning is advice: if working it out fails, the load still stands and later loads run.
-      await this.#warnAbout(source).catch((error) =>
-        this.#notice(`reload: could not check for warnings: ${oneLine(error)}`)
-      );
-      const failing = this.#reloads.failing();
-      if (failing.length > 0) {
-        // Say why the reload gauge stays 0 although this load worked.
-        this.#notice(
-          `reload: still serving the previous version of: ${failing.join(", ")} ` +
-            `(fix what the earlier lines name; for the config, send SIGHUP again)`,
-        );
-      }
-    });
-    return this.#queue;
-  }
-
-  /** Prints the warnings about what a successful load of `source` read (lib/service/warnings.ts). */
-  async #warnAbout(source: ReloadSource): Promise<void> {
-    const config = this.#state.config;
-    let warnings: string[];
-    if (source === "config") {
-      warnings = await configWarnings(config);
-    } else {
-      const kinds: Record<Exclude<ReloadSource, "config">, CheckedFile["what"][]> = {
-        tls: ["tls.certFile", "tls.keyFile"],
-        htpasswd: ["auth.htpasswdFile"],
-        tokens: ["auth.tokensFile"],
-      };
-      const wanted = kinds[source];
-      warnings = await fileModeWarnings(filesOf(config).filter((f) => wanted.includes(f.what)));
-    }
-    for (const line of warnings) this.#notice(`warning: ${line}`);
-  }
-
   /** The files whose changes take effect without SIGHUP. */
   #watchedFiles(): string[] {
     const { config, authenticator, tokens } = this.#state;
@@ -291,59 +233,23 @@ class LiveApp implements App {
     const { config } = this.#state;
     const tasks: Promise<void>[] = [];
     if (config.auth && changed.includes(config.auth.htpasswdFile)) {
-      tasks.push(this.#enqueue("htpasswd", () => this.#reloadUsers()));
+      const { authenticator } = this.#state;
+      tasks.push(
+        this.#reloadQueue.run("htpasswd", () => reloadUsers(config, authenticator, this.#notice)),
+      );
     }
     const tokensFile = config.auth?.tokensFile;
     if (tokensFile && changed.includes(tokensFile)) {
-      tasks.push(this.#enqueue("tokens", () => this.#reloadTokens()));
+      const { tokens } = this.#state;
+      tasks.push(
+        this.#reloadQueue.run("tokens", () => reloadTokens(config, tokens ?? null, this.#notice)),
+      );
     }
     const tls = config.tls;
     if (tls && changed.some((f) => f === tls.certFile || f === tls.keyFile)) {
-      tasks.push(this.#enqueue("tls", () => this.#reloadTls()));
+      tasks.push(this.#reloadQueue.run("tls", () => this.#reloadTls()));
     }
     return Promise.all(tasks).then(() => {});
-  }
-
-  /**
-   * The htpasswd file changed: swap in its users, or keep the old ones if it does not load.
-   * Resolves whether the new users (or none needed) are served.
-   */
-  async #reloadUsers(): Promise<boolean> {
-    const { config, authenticator } = this.#state;
-    if (!config.auth || !authenticator) return true;
-    let users: Users;
-    try {
-      users = await loadHtpasswd(config.auth.htpasswdFile);
-    } catch (error) {
-      // htpasswd.ts never quotes a hash or a line in its messages, so this is safe to log.
-      this.#notice(`reload: kept the previous users: ${oneLine(error)}`);
-      return false;
-    }
-    // Cached logins stay valid only for users whose hash is unchanged (Authenticator.setUsers).
-    authenticator.setUsers(users);
-    this.#notice(`reload: htpasswd ${config.auth.htpasswdFile}: ${users.size} users`);
-    return true;
-  }
-
-  /**
-   * The tokens file changed: swap in its tokens (a removed line revokes its token for the next
-   * request), or keep the old ones if it does not load. Resolves whether the file's tokens are
-   * served.
-   */
-  async #reloadTokens(): Promise<boolean> {
-    const { config, tokens } = this.#state;
-    if (!config.auth?.tokensFile || !tokens) return true;
-    let loaded: Tokens;
-    try {
-      loaded = await loadTokens(config.auth.tokensFile);
-    } catch (error) {
-      // tokens.ts never quotes a token, a hash or a line in its messages.
-      this.#notice(`reload: kept the previous tokens: ${oneLine(error)}`);
-      return false;
-    }
-    tokens.setTokens(loaded);
-    this.#notice(`reload: tokens ${config.auth.tokensFile}: ${loaded.size} tokens`);
-    return true;
   }
 
   /**
@@ -441,11 +347,4 @@ class LiveApp implements App {
       otherMetrics: this.#options.otherMetrics,
     });
   }
-}
-
-/** The API tokens `config` names, when some route needs authentication (`users` not null). */
-async function tokensFor(config: Config, users: Users | null): Promise<TokenAuthenticator | null> {
-  const file = config.auth?.tokensFile;
-  if (!users || !file) return null;
-  return new TokenAuthenticator(await loadTokens(file), config.auth?.tokenHeader ?? null);
 }

@@ -1,0 +1,73 @@
+/**
+ * The credential files of a running app, loaded again when they change on disk: the htpasswd
+ * users and the API tokens. A file that does not load keeps the previous version serving; the
+ * message says why without quoting a line, a hash or a token (htpasswd.ts and tokens.ts never
+ * do).
+ */
+import {
+  type Authenticator,
+  loadHtpasswd,
+  loadTokens,
+  TokenAuthenticator,
+  type Tokens,
+  type Users,
+} from "../auth/mod.ts";
+import type { Config } from "../config/mod.ts";
+import { oneLine } from "./reload.ts";
+import type { Logger } from "./types.ts";
+
+/** The API tokens `config` names, when some route needs authentication (`users` not null). */
+export async function tokensFor(
+  config: Config,
+  users: Users | null,
+): Promise<TokenAuthenticator | null> {
+  const file = config.auth?.tokensFile;
+  if (!users || !file) return null;
+  return new TokenAuthenticator(await loadTokens(file), config.auth?.tokenHeader ?? null);
+}
+
+/**
+ * The htpasswd file changed: swap in its users, or keep the old ones if it does not load.
+ * Resolves whether the new users (or none needed) are served.
+ */
+export async function reloadUsers(
+  config: Config,
+  authenticator: Authenticator | null,
+  notice: Logger,
+): Promise<boolean> {
+  if (!config.auth || !authenticator) return true;
+  let users: Users;
+  try {
+    users = await loadHtpasswd(config.auth.htpasswdFile);
+  } catch (error) {
+    notice(`reload: kept the previous users: ${oneLine(error)}`);
+    return false;
+  }
+  // Cached logins stay valid only for users whose hash is unchanged (Authenticator.setUsers).
+  authenticator.setUsers(users);
+  notice(`reload: htpasswd ${config.auth.htpasswdFile}: ${users.size} users`);
+  return true;
+}
+
+/**
+ * The tokens file changed: swap in its tokens (a removed line revokes its token for the next
+ * request), or keep the old ones if it does not load. Resolves whether the file's tokens are
+ * served.
+ */
+export async function reloadTokens(
+  config: Config,
+  tokens: TokenAuthenticator | null,
+  notice: Logger,
+): Promise<boolean> {
+  if (!config.auth?.tokensFile || !tokens) return true;
+  let loaded: Tokens;
+  try {
+    loaded = await loadTokens(config.auth.tokensFile);
+  } catch (error) {
+    notice(`reload: kept the previous tokens: ${oneLine(error)}`);
+    return false;
+  }
+  tokens.setTokens(loaded);
+  notice(`reload: tokens ${config.auth.tokensFile}: ${loaded.size} tokens`);
+  return true;
+}
