@@ -5,14 +5,14 @@
  * (`--ignore-certificate-errors-spki-list`: any other certificate still fails). Screenshots land in
  * tests/artifacts/ (gitignored).
  */
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
+import { launchTrusting } from "./_chromium.ts";
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "./_assert.ts";
 import { startPrometheus } from "./_prometheus.ts";
 import {
   type Gate,
   PASSWORD,
   reservePort,
-  spkiSha256,
   startAlertmanager,
   startGate,
   USER,
@@ -21,35 +21,17 @@ import {
 } from "./_stack.ts";
 import { needs, REPO } from "./_util.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
 const ARTIFACTS = `${REPO}tests/artifacts`;
 const UI_FIXTURE = `${REPO}tests/testdata/alertmanager-ui`;
 
 /** Chromium's flags: no sandbox (root in CI), and no background traffic to the closed network. */
-const CHROMIUM_ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 /**
  * Launches headless Chromium trusting `gate`'s key. Playwright gives it a fresh temporary
  * --user-data-dir and removes it on close.
  */
-async function launch(gate: Gate): Promise<Browser> {
-  return await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    timeout: 20_000,
-    args: [
-      ...CHROMIUM_ARGS,
-      `--ignore-certificate-errors-spki-list=${await spkiSha256(gate.certFile)}`,
-    ],
-  });
+function launch(gate: Gate): Promise<Browser> {
+  return launchTrusting(gate.certFile);
 }
 
 /** A page logged in as admin (Chromium answers the 401 challenge), failing on page errors. */

@@ -16,7 +16,8 @@ import { parseHtpasswd } from "../../lib/auth/htpasswd.ts";
 import { createVerifier } from "../../lib/auth/password/verifier.ts";
 import { denoRuntime } from "../../lib/runtime/deno/adapter.ts";
 import { run } from "../_util.ts";
-import { prng, rawGet, secret, startGate, startRecorder } from "./_helpers.ts";
+import { rawGet, secret, startGate, startRecorder } from "./_helpers.ts";
+import { prng } from "../_util.ts";
 
 const IN_PROCESS = 100_000;
 const REAL_PROCESS = 3_000;

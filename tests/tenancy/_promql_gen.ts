@@ -7,23 +7,12 @@
  * @, range vectors go into *_over_time/rate & co., subqueries into the same.
  */
 import { ANCHOR, LABEL, METRICS } from "./_fixture.ts";
+import { prng } from "../_util.ts";
 
 /** One generated expression. */
 export interface Pair {
   original: string;
   twin: string;
-}
-
-/** mulberry32: a small, fast PRNG with a 32-bit state, the same sequence for the same seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const same = (s: string): Pair => ({ original: s, twin: s });

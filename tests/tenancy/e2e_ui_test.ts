@@ -4,35 +4,17 @@
  * UI under /prometheus/ over the multi-tenancy fixture. The UI must load without an error, and a
  * query typed into it must show only alice's series and values.
  */
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
+import { launchTrusting } from "../_chromium.ts";
 import { assert, assertEquals, assertMatch } from "../_assert.ts";
-import { spkiSha256 } from "../_stack.ts";
 import { needs, REPO } from "../_util.ts";
 import { ANCHOR, bandOf } from "./_fixture.ts";
 import { PASSWORDS, PREFIX, startTenancyStack, type TenancyStack } from "./_stack.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
 const ARTIFACTS = `${REPO}tests/artifacts`;
-const CHROMIUM_ARGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
-async function launch(s: TenancyStack): Promise<Browser> {
-  return await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    timeout: 20_000,
-    args: [
-      ...CHROMIUM_ARGS,
-      `--ignore-certificate-errors-spki-list=${await spkiSha256(s.certFile)}`,
-    ],
-  });
+function launch(s: TenancyStack): Promise<Browser> {
+  return launchTrusting(s.certFile);
 }
 
 /** A page logged in as alice, collecting page errors and failed responses. */
