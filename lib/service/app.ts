@@ -26,6 +26,7 @@ import {
 import {
   Authenticator,
   createVerifier,
+  JwtAuthenticator,
   loadHtpasswd,
   loadTokens,
   newCacheSecret,
@@ -121,6 +122,7 @@ class LiveApp implements App {
       config,
       authenticator: users ? this.#newAuthenticator(users) : null,
       tokens,
+      jwt: jwtFor(config, users, null),
       accessLog: this.#accessLog,
     };
     this.#throttleSettings = JSON.stringify(config.auth?.throttle ?? null);
@@ -403,7 +405,8 @@ class LiveApp implements App {
     }
     // Reopened even when unchanged, so SIGHUP after logrotate moved the file starts a new one.
     await this.#accessLog.switchTo(openLog(config));
-    this.#state = { config, authenticator, tokens, accessLog: this.#accessLog };
+    const jwt = jwtFor(config, users, this.#state);
+    this.#state = { config, authenticator, tokens, jwt, accessLog: this.#accessLog };
     await this.#watcher?.setPaths(this.#watchedFiles());
     const who = (users ? `, htpasswd ${config.auth!.htpasswdFile}: ${users.size} users` : "") +
       (tokens ? `, tokens ${config.auth!.tokensFile}: ${tokens.size} tokens` : "");
@@ -435,6 +438,22 @@ class LiveApp implements App {
       otherMetrics: this.#options.otherMetrics,
     });
   }
+}
+
+/**
+ * The JWT check `config` asks for, when some route needs authentication; the current one when
+ * its settings are unchanged, so that a reload keeps the provider's keys it has fetched.
+ */
+function jwtFor(
+  config: Config,
+  users: Users | null,
+  current: HandlerState | null,
+): JwtAuthenticator | null {
+  const settings = config.auth?.jwt;
+  if (!users || !settings) return null;
+  const same = current?.jwt &&
+    JSON.stringify(current.config.auth?.jwt) === JSON.stringify(settings);
+  return same ? current.jwt! : new JwtAuthenticator(settings);
 }
 
 /** The API tokens `config` names, when some route needs authentication (`users` not null). */
