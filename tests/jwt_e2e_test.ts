@@ -55,6 +55,8 @@ Deno.test("JWT bearer tokens from a real OpenID provider: accepted, refused, rot
   try {
     gate = await startPromgate(dir, {
       listen: { hostname: "127.0.0.1", port: 0 },
+      // One server thread: each thread keeps its own key cache, and the test counts fetches.
+      workers: 1,
       auth: {
         htpasswdFile: HTPASSWD,
         jwt: {
