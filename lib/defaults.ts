@@ -14,6 +14,30 @@ export const DEFAULTS = {
     idleTimeoutSeconds: 75,
   },
   auth: { realm: "Prometheus" },
+  /**
+   * auth.jwt (lib/auth/jwt.ts). Algorithms: the asymmetric ones only, so a token can never be
+   * checked with HMAC and a public key as its secret; `none` is never accepted.
+   */
+  jwt: {
+    userClaim: "sub",
+    algorithms: [
+      "RS256",
+      "RS384",
+      "RS512",
+      "PS256",
+      "PS384",
+      "PS512",
+      "ES256",
+      "ES384",
+      "ES512",
+      "EdDSA",
+      "Ed25519",
+    ],
+    /** Clock skew allowed on exp, nbf and iat. */
+    leewaySeconds: 30,
+    /** Least time between two fetches of the keys that a token with an unknown kid may cause. */
+    keysRefreshSeconds: 30,
+  },
   /** 5 failures per pair, 10 per user, 10 names per address, then 1 s, 2 s, 4 s … up to 60 s. */
   throttle: {
     clientFailures: 5,

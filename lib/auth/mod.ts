@@ -1,6 +1,11 @@
-/** Credentials: basic auth, htpasswd files, API tokens, the failed-login throttle, passwords. */
+/**
+ * Credentials: basic auth, htpasswd files, API tokens, JWT bearer tokens, the failed-login
+ * throttle, passwords.
+ */
 export { Authenticator, newCacheSecret } from "./basic.ts";
 export { loadHtpasswd } from "./htpasswd.ts";
+export { INVALID_JWT_USER, JwtAuthenticator, looksLikeJwt } from "./jwt.ts";
+export type { JwtResult } from "./jwt.ts";
 export type { Users } from "./htpasswd.ts";
 export {
   BCRYPT_COST_RANGE,
@@ -13,6 +18,7 @@ export type { HashAlgorithm, PasswordHash, PasswordVerifier } from "./password/m
 export { Throttle } from "./throttle.ts";
 export {
   bearerChallenge,
+  bearerCredential,
   loadTokens,
   newToken,
   TOKEN_PREFIX,

@@ -214,9 +214,7 @@ export class TokenAuthenticator {
       const custom = headers.get(this.header);
       if (custom !== null) return custom.trim();
     }
-    const authorization = headers.get("authorization");
-    if (authorization === null || !/^bearer(?: |$)/i.test(authorization)) return null;
-    return BEARER.exec(authorization)?.[1] ?? "";
+    return bearerCredential(headers);
   }
 
   /**
@@ -236,6 +234,16 @@ export class TokenAuthenticator {
     if (wait > 0) return { ok: false, reason: "throttled", user: null, retryAfter: wait };
     return { ok: false, reason: "unknown_token", user: null };
   }
+}
+
+/**
+ * The credential of an `Authorization: Bearer …` header ("" when malformed), or null when the
+ * request has no such header. Shared by API tokens and JWTs (lib/auth/jwt.ts).
+ */
+export function bearerCredential(headers: Headers): string | null {
+  const authorization = headers.get("authorization");
+  if (authorization === null || !/^bearer(?: |$)/i.test(authorization)) return null;
+  return BEARER.exec(authorization)?.[1] ?? "";
 }
 
 /**

@@ -16,6 +16,8 @@ import type {
   AccessLogConfig,
   AuthConfig,
   Config,
+  JwtConfig,
+  JwtKeySource,
   RouteConfig,
   StateConfig,
   TenancyConfig,
@@ -138,14 +140,79 @@ async function resolveAuth(
       other: "Point auth.tokensFile at a readable tokens file.",
     });
   }
+  const jwt = raw.jwt === undefined ? null : await resolveJwt(raw.jwt, base, problems);
   return {
     realm: raw.realm,
     htpasswdFile,
     // Named only when set: a config without tokens resolves as it did before they existed.
     ...(tokensFile === null ? {} : { tokensFile }),
     ...(raw.tokenHeader === undefined ? {} : { tokenHeader: raw.tokenHeader.toLowerCase() }),
+    ...(jwt === null ? {} : { jwt }),
     throttle: raw.throttle === false ? null : raw.throttle,
   };
+}
+
+async function resolveJwt(
+  raw: NonNullable<NonNullable<RawConfig["auth"]>["jwt"]>,
+  base: string,
+  problems: string[],
+): Promise<JwtConfig> {
+  let keys: JwtKeySource = raw.jwksUrl === undefined
+    ? { kind: "discovery" }
+    : { kind: "url", url: raw.jwksUrl };
+  if (raw.jwksFile !== undefined) {
+    const file = resolve(base, raw.jwksFile);
+    const jwks = await readJwks(file, problems);
+    keys = { kind: "file", file, jwks: jwks ?? { keys: [] } };
+  }
+  return {
+    issuer: raw.issuer,
+    audience: typeof raw.audience === "string" ? [raw.audience] : raw.audience,
+    userClaim: raw.userClaim,
+    groupsClaim: raw.groupsClaim ?? null,
+    keys,
+    algorithms: raw.algorithms,
+    leewaySeconds: raw.leewaySeconds,
+    keysRefreshSeconds: raw.keysRefreshSeconds,
+  };
+}
+
+/** The JWK Set in `file` (its keys are checked when a token names one), or null with a problem. */
+async function readJwks(file: string, problems: string[]): Promise<{ keys: unknown[] } | null> {
+  const where = "auth.jwt.jwksFile";
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (e) {
+    problems.push(
+      `${where}: ${fileProblem(e, file)} Save the provider's JWK Set there (its jwks_uri ` +
+        "answer), or point jwksFile at it.",
+    );
+    return null;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text.replace(/^\uFEFF/, ""));
+  } catch {
+    problems.push(`${where}: ${file} is not JSON. Save the provider's JWK Set there as it is.`);
+    return null;
+  }
+  const keys = (parsed as { keys?: unknown } | null)?.keys;
+  if (!Array.isArray(keys) || keys.length === 0 || keys.some((k) => !isPublicJwk(k))) {
+    problems.push(
+      `${where}: ${file} is not a JWK Set of public keys ({ "keys": [ { "kty": … } ] }, no ` +
+        'private parts such as "d"). Save the answer of the provider\'s jwks_uri there.',
+    );
+    return null;
+  }
+  return { keys };
+}
+
+/** A JWK object with a key type and no private or symmetric key material. */
+function isPublicJwk(k: unknown): boolean {
+  if (typeof k !== "object" || k === null) return false;
+  const jwk = k as Record<string, unknown>;
+  return typeof jwk.kty === "string" && jwk.kty !== "oct" && !("d" in jwk) && !("k" in jwk);
 }
 
 /** Adds to `problems` why `file` is not a readable file, and `fix` for a missing one or another. */

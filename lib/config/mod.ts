@@ -4,6 +4,8 @@ export { readTlsFiles } from "./files.ts";
 export type {
   Config,
   Groups,
+  JwtConfig,
+  JwtKeySource,
   RouteConfig,
   RoutePolicy,
   StateConfig,

@@ -169,6 +169,32 @@ export function tokenHeaderProblem(name: string): string | null {
   return null;
 }
 
+/** Whether `url`'s host is this machine (where plain http is accepted for an issuer or keys). */
+function isLoopbackUrl(url: URL): boolean {
+  const host = url.hostname;
+  return host === "localhost" || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/**
+ * An identity provider's issuer or keys URL: https (plain http only to this machine, for tests
+ * and a provider on the same host), no credentials, query or fragment. The issuer is compared
+ * with each token's `iss` as written, so it is not normalized.
+ */
+export function providerUrlProblem(u: string): string | null {
+  const v = show(u);
+  const fix = 'e.g. "https://idp.example.com/realms/main".';
+  if (!URL.canParse(u) || !/^https?:\/\//i.test(u)) return `${v} is not an https:// URL, ${fix}`;
+  const url = new URL(u);
+  if (url.protocol !== "https:" && !isLoopbackUrl(url)) {
+    return `${v} is not https: keys fetched over plain http could be replaced on the way. Use ` +
+      "the provider's https:// address (plain http is accepted only for 127.0.0.1 and localhost).";
+  }
+  if (url.username || url.password || url.search || url.hash) {
+    return `${v} has a user name, password, query or fragment; write only the provider's URL, ${fix}`;
+  }
+  return null;
+}
+
 /** Wraps a string rule as a zod refinement; empty strings are left to .min(1)'s message. */
 export const rule = (check: (s: string) => string | null) => (s: string, ctx: z.RefinementCtx) => {
   const problem = s === "" ? null : check(s);

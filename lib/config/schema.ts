@@ -12,6 +12,7 @@ import {
   headerNameProblem,
   hostnameProblem,
   labelNameProblem,
+  providerUrlProblem,
   realmProblem,
   redisUrlProblem,
   routePathProblem,
@@ -127,6 +128,73 @@ const throttleSchema = z.strictObject({
   path: ["maxDelaySeconds"],
 });
 
+/** The auth.jwt defaults (lib/defaults.ts). */
+const J = DEFAULTS.jwt;
+
+const jwtSchema = z.strictObject({
+  issuer: z.string().min(1).superRefine(rule(providerUrlProblem)).meta({
+    description: "The identity provider's issuer, exactly as its tokens carry it in `iss`. " +
+      "Without jwksUrl or jwksFile, its keys are found by OIDC discovery (issuer + " +
+      "`/.well-known/openid-configuration`, then its `jwks_uri`). https, except for 127.0.0.1 " +
+      "and localhost.",
+    examples: ["https://idp.example.com/realms/main"],
+  }),
+  audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).meta({
+    description: "The audience (`aud`) a token must be issued for: one value or a list (any " +
+      "one of them matches). Give promgate its own audience at the provider, so that tokens " +
+      "meant for other services are refused here.",
+    examples: ["promgate"],
+  }),
+  userClaim: z.string().min(1).default(J.userClaim).meta({
+    description: "The claim that names the user, for allow, admins, tenancy, forwardUser and " +
+      "the access log; a token without it (or with white space or a control character in it) " +
+      `is refused. Default "${J.userClaim}"; e.g. "preferred_username" or "email".`,
+    examples: ["preferred_username"],
+  }),
+  groupsClaim: z.string().min(1).optional().meta({
+    description: "A claim with a list of group names (or one name): each makes the user a " +
+      'member of "@name" for every rule, in addition to the groups that name the user. ' +
+      "Default: none (groups only from the config).",
+    examples: ["groups"],
+  }),
+  jwksUrl: z.string().min(1).superRefine(rule(providerUrlProblem)).optional().meta({
+    description: "Where the provider publishes its keys (a JWK Set), instead of discovery. " +
+      "https, except for 127.0.0.1 and localhost.",
+    examples: ["https://idp.example.com/realms/main/protocol/openid-connect/certs"],
+  }),
+  jwksFile: z.string().min(1).optional().meta({
+    description: "A JWK Set file with the provider's public keys, for hosts that cannot reach " +
+      "the provider. Read at start and on reload (SIGHUP). Relative to the config file's " +
+      "directory.",
+    examples: ["jwks.json"],
+  }),
+  algorithms: z.array(z.enum(J.algorithms)).min(1).default([...J.algorithms]).meta({
+    description: "Signature algorithms accepted. Only asymmetric ones can be listed: HMAC " +
+      "(HS256…) would let a token signed with the provider's public key pass, and `none` is " +
+      "never accepted. Default all of " + J.algorithms.join(", ") + ".",
+    examples: [["RS256"]],
+  }),
+  leewaySeconds: z.number().min(0).max(300).default(J.leewaySeconds).meta({
+    description: "Clock difference allowed when checking exp (expiry), nbf (not before) and " +
+      `iat. 0-300, default ${J.leewaySeconds}.`,
+    examples: [J.leewaySeconds],
+  }),
+  keysRefreshSeconds: z.number().min(1).max(3600).default(J.keysRefreshSeconds).meta({
+    description: "A token with an unknown key id (`kid`) makes promgate fetch the provider's " +
+      "keys again, at most once per this many seconds; a token still unknown then is refused. " +
+      "So keys the provider rotates in work without a restart. Keys are also re-fetched every " +
+      `10 minutes. 1-3600, default ${J.keysRefreshSeconds}.`,
+    examples: [J.keysRefreshSeconds],
+  }),
+}).refine((j) => j.jwksUrl === undefined || j.jwksFile === undefined, {
+  message: "jwksUrl and jwksFile are both set; keep the one that holds the provider's keys.",
+  path: ["jwksFile"],
+}).optional().meta({
+  description: "JWT bearer tokens from an identity provider (`Authorization: Bearer " +
+    "<JWT>`): checked for signature, issuer, audience and time, then identified by userClaim " +
+    "with the groups of groupsClaim. Default: none.",
+});
+
 const authSchema = z.strictObject({
   realm: z.string().superRefine(rule(realmProblem)).default(DEFAULTS.auth.realm).meta({
     description: "Realm shown in the browser's login prompt. Printable ASCII without \" or \\. " +
@@ -152,6 +220,7 @@ const authSchema = z.strictObject({
       "tokensFile. Default: none.",
     examples: ["X-Promgate-Token"],
   }),
+  jwt: jwtSchema,
   throttle: z.union([z.literal(false), throttleSchema]).default({ ...T }).meta({
     description: "Brute-force throttling of failed logins, on by default. Failures count per " +
       "(address, user name) pair (clientFailures), per user name (userFailures) and per " +
@@ -164,7 +233,8 @@ const authSchema = z.strictObject({
   message: "tokenHeader needs tokensFile: set auth.tokensFile, or remove tokenHeader.",
   path: ["tokenHeader"],
 }).optional().meta({
-  description: 'HTTP basic auth (and API tokens) for every route except those with "auth": ' +
+  description:
+    'HTTP basic auth (and API tokens, JWT bearer tokens) for every route except those with "auth": ' +
     'false. Required unless every route has "auth": false.',
 });
 

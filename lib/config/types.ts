@@ -27,8 +27,32 @@ export interface AuthConfig {
   tokensFile?: string | null;
   /** The lower-case header that may carry a token instead of Authorization, or null/absent. */
   tokenHeader?: string | null;
+  /** JWT bearer tokens from an identity provider (lib/auth/jwt.ts), or null/absent for none. */
+  jwt?: JwtConfig | null;
   /** Failed-login throttling (lib/auth/throttle.ts); null when turned off. */
   throttle: ThrottleConfig | null;
+}
+
+/** Where the provider's public keys come from. */
+export type JwtKeySource =
+  /** OIDC discovery: the issuer's `/.well-known/openid-configuration` names `jwks_uri`. */
+  | { readonly kind: "discovery" }
+  | { readonly kind: "url"; readonly url: string }
+  /** A JWK Set read at load (`jwks` is its parsed JSON, an object with a `keys` array). */
+  | { readonly kind: "file"; readonly file: string; readonly jwks: { keys: unknown[] } };
+
+/** auth.jwt, defaults applied. */
+export interface JwtConfig {
+  readonly issuer: string;
+  /** Any one of these must be in the token's `aud`. */
+  readonly audience: readonly string[];
+  readonly userClaim: string;
+  /** null: groups come from the config only. */
+  readonly groupsClaim: string | null;
+  readonly keys: JwtKeySource;
+  readonly algorithms: readonly string[];
+  readonly leewaySeconds: number;
+  readonly keysRefreshSeconds: number;
 }
 
 /** A route's access rules, resolved from the config. */

@@ -14,11 +14,15 @@ import { proxy, type ProxyRequest, type UpstreamClient, upstreamTarget } from ".
 import { canonicalTarget } from "./target.ts";
 import { challenge, plain } from "./responses.ts";
 import type { Metrics, MetricsSnapshot } from "./metrics.ts";
-import { authorize } from "./policy.ts";
+import { authorize, groupsFor } from "./policy.ts";
 import { matchRoute, type RouteMatch } from "./routes.ts";
 import {
   type Authenticator,
   bearerChallenge,
+  bearerCredential,
+  INVALID_JWT_USER,
+  type JwtAuthenticator,
+  looksLikeJwt,
   Throttle,
   type TokenAuthenticator,
   UNKNOWN_TOKEN_USER,
@@ -37,6 +41,8 @@ export interface HandlerState {
   readonly authenticator: Authenticator | null;
   /** API tokens (lib/auth/tokens.ts), beside `authenticator`; absent or null: none. */
   readonly tokens?: TokenAuthenticator | null;
+  /** JWT bearer tokens (lib/auth/jwt.ts), beside `authenticator`; absent or null: none. */
+  readonly jwt?: JwtAuthenticator | null;
   readonly accessLog: AccessLog;
 }
 
@@ -203,11 +209,15 @@ async function handle(
   const route = match.kind === "none" ? null : match.route;
   let user: string | null = null;
   let cacheHit: boolean | undefined;
+  let claimed: readonly string[] = [];
   if (!route || route.auth) {
     const login = await authenticate(req, info, state, ctx, route);
     if (!login.ok) return login.outcome;
     ({ user, cacheHit } = login);
+    claimed = login.groups ?? [];
   }
+  // The config's groups, plus the groups the identity source vouches for (a JWT's claim).
+  const groups = groupsFor(state.config.groups, user === null ? null : { user, groups: claimed });
   if (!target.ok) {
     ctx.onSecurityEvent(`refused a request from ${info.address} with 400: ${target.reason}`);
     return { ...plain(400, "400 Bad Request\n"), user, route: null, cacheHit };
@@ -218,7 +228,7 @@ async function handle(
   // Decided on the path the upstream receives (lib/http/policy.ts says why).
   const denial = authorize(
     match.route.policy,
-    state.config.groups,
+    groups,
     user,
     req.method,
     policyPath(state.config.routes, match),
@@ -236,7 +246,7 @@ async function handle(
   const tenancy = match.route.tenancy
     ? await applyTenancy({
       tenancy: match.route.tenancy,
-      groups: state.config.groups,
+      groups,
       user,
       request: req,
       upstreamPath: match.upstreamPath,
@@ -304,7 +314,13 @@ function policyPath(routes: readonly RouteConfig[], match: RouteMatch): string {
 
 /** A logged-in user (null where no users are configured), or the refusal (401, 429). */
 type Login =
-  | { readonly ok: true; readonly user: string | null; readonly cacheHit?: boolean }
+  | {
+    readonly ok: true;
+    readonly user: string | null;
+    readonly cacheHit?: boolean;
+    /** Groups the credential itself names (a JWT's groups claim). */
+    readonly groups?: readonly string[];
+  }
   | { readonly ok: false; readonly outcome: Outcome };
 
 /** Checks the request's credentials (throttled per client and user; see lib/auth/throttle.ts). */
@@ -326,14 +342,24 @@ async function authenticate(
   const { throttle } = ctx;
   const client = info.address;
   const guard = throttle ? (name: string) => throttle.retryAfter(client, name) : undefined;
-  // A request that presents a token is judged on it alone (lib/auth/tokens.ts).
-  const token = state.tokens?.presented(req.headers) ?? null;
-  const result = token !== null
-    ? await state.tokens!.check(token, guard)
+  // A request that presents a token is judged on it alone: a JWT-shaped one by the JWT check
+  // when auth.jwt is set (lib/auth/jwt.ts), any other by the API tokens (lib/auth/tokens.ts).
+  const { tokens, jwt } = state;
+  const token = tokens?.presented(req.headers) ?? (jwt ? bearerCredential(req.headers) : null);
+  const asJwt = token !== null && jwt && (looksLikeJwt(token) || !tokens) ? jwt : null;
+  const result = asJwt
+    ? await asJwt.check(token!, guard)
+    : token !== null
+    ? await tokens!.check(token, guard)
     : await state.authenticator.check(req.headers.get("authorization"), guard);
   if (result.ok) {
     if (result.cached === false) await throttle?.succeeded(client, result.user);
-    return { ok: true, user: result.user, cacheHit: result.cached };
+    // Only a JWT's result carries groups (lib/auth/jwt.ts JwtResult).
+    const { groups } = result as { groups?: readonly string[] };
+    return { ok: true, user: result.user, cacheHit: result.cached, groups };
+  }
+  if ("detail" in result && result.reason !== "malformed") {
+    ctx.onSecurityEvent(`refused a JWT from ${client}: ${result.detail}`);
   }
   const failed = { user: result.user, route: routePath, authFailure: result.reason };
   if (result.reason === "throttled") {
@@ -345,8 +371,9 @@ async function authenticate(
     await throttle?.failed(client, result.user);
   }
   if (result.reason === "unknown_token") await throttle?.failed(client, UNKNOWN_TOKEN_USER);
+  if (result.reason === "invalid_jwt") await throttle?.failed(client, INVALID_JWT_USER);
   const refused = challenge(realm);
-  if (state.tokens) {
+  if (tokens || jwt) {
     refused.response.headers.append("www-authenticate", bearerChallenge(realm, token !== null));
   }
   return { ok: false, outcome: { ...refused, ...failed } };

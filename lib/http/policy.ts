@@ -64,6 +64,29 @@ const POST_READ_PATHS = [
 /** Endpoints that only say whether the server is up: harmless to reach without restrictions. */
 const HEALTH_PATHS = ["/-/healthy", "/-/ready"];
 
+/**
+ * Who a request comes from: the user, and the groups its identity source vouches for (a JWT's
+ * groups claim; none for htpasswd users and API tokens). The config's `groups` apply by name
+ * on top of these, to every user alike.
+ */
+export interface Identity {
+  readonly user: string;
+  readonly groups: readonly string[];
+}
+
+/**
+ * The groups every rule (allow, admins, tenancy) reads for one request: the config's, with the
+ * identity added to each configured group its source names. Groups the config does not name are
+ * left out, as no rule can refer to them (lib/config/rules.ts).
+ */
+export function groupsFor(groups: Groups, identity: Identity | null): Groups {
+  const named = identity?.groups.filter((g) => groups.has(g) && !groups.get(g)!.has(identity.user));
+  if (!identity || !named || named.length === 0) return groups;
+  const merged = new Map(groups);
+  for (const g of named) merged.set(g, new Set([...groups.get(g)!, identity.user]));
+  return merged;
+}
+
 /** Whether `user` is listed in `names` directly or through one of its "@group"s. */
 export function isListed(user: string, names: readonly string[], groups: Groups): boolean {
   return names.some((name) =>

@@ -6,6 +6,7 @@
  */
 import {
   type Authenticator,
+  JwtAuthenticator,
   loadHtpasswd,
   loadTokens,
   TokenAuthenticator,
@@ -13,6 +14,7 @@ import {
   type Users,
 } from "../auth/mod.ts";
 import type { Config } from "../config/mod.ts";
+import type { HandlerState } from "../http/mod.ts";
 import { oneLine } from "./reload.ts";
 import type { Logger } from "./types.ts";
 
@@ -70,4 +72,20 @@ export async function reloadTokens(
   tokens.setTokens(loaded);
   notice(`reload: tokens ${config.auth.tokensFile}: ${loaded.size} tokens`);
   return true;
+}
+
+/**
+ * The JWT check `config` asks for, when some route needs authentication; the current one when
+ * its settings are unchanged, so that a reload keeps the provider's keys it has fetched.
+ */
+export function jwtFor(
+  config: Config,
+  users: Users | null,
+  current: HandlerState | null,
+): JwtAuthenticator | null {
+  const settings = config.auth?.jwt;
+  if (!users || !settings) return null;
+  const same = current?.jwt &&
+    JSON.stringify(current.config.auth?.jwt) === JSON.stringify(settings);
+  return same ? current.jwt! : new JwtAuthenticator(settings);
 }
