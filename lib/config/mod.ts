@@ -6,6 +6,7 @@ export type {
   Groups,
   RouteConfig,
   RoutePolicy,
+  TenancyApi,
   TenancyConfig,
   TlsConfig,
 } from "./types.ts";

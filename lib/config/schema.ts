@@ -181,6 +181,12 @@ const tenancySchema = z.strictObject({
       `larger ones get 413. 1024 to 67108864, default ${DEFAULTS.tenancy.maxBodyBytes} (1 MiB).`,
     examples: [DEFAULTS.tenancy.maxBodyBytes],
   }),
+  api: z.enum(["prometheus", "alertmanager"]).default("prometheus").meta({
+    description: 'The upstream\'s API the label is enforced on: "prometheus" (PromQL queries, ' +
+      'rules, alerts) or "alertmanager" (alerts and silences of /api/v2). Default "prometheus". ' +
+      "Needs label.",
+    examples: ["alertmanager"],
+  }),
 }).optional().meta({
   description: "Multi-tenancy: each user sees only the series of their label values " +
     "(see README, Multi-tenancy). Needs auth.",
