@@ -340,6 +340,7 @@ Deno.test("a route's tenancy is resolved with its defaults and a lower-case head
     values: [["alice", ["a"]], ["@team-b", ["b", "c"]]],
     unrestricted: ["@ops"],
     maxBodyBytes: 2097152,
+    api: "prometheus",
   });
   const headerOnly = (await loadConfig(`${dir}tenancy_header_only.good.json`)).routes[0].tenancy;
   assert.equal(headerOnly?.label, null);

@@ -119,6 +119,7 @@ function resolveTenancy(t: NonNullable<RawConfig["routes"][number]["tenancy"]>):
     values: Object.entries(t.values),
     unrestricted: t.unrestricted,
     maxBodyBytes: t.maxBodyBytes,
+    api: t.api,
   };
 }
 

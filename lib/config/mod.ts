@@ -9,6 +9,7 @@ export type {
   RouteConfig,
   RoutePolicy,
   StateConfig,
+  TenancyApi,
   TenancyConfig,
   TlsConfig,
 } from "./types.ts";

@@ -302,6 +302,13 @@ function tenancyIssues(
         '"tenant" (PromQL enforcement on Prometheus) or "header": "X-Scope-OrgID" (Mimir, Cortex).',
     );
   }
+  if (t.api === "alertmanager" && t.label === undefined) {
+    add(
+      at("api"),
+      'is "alertmanager", which enforces the "label" on alerts and silences, but there is no ' +
+        '"label". Add "label": "tenant" (the alert label that tells tenants apart).',
+    );
+  }
   if (r.auth === false) {
     add(at(), 'needs a logged-in user, but the route has "auth": false. Remove one of them.');
   }

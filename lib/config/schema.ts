@@ -266,9 +266,16 @@ const tenancySchema = z.strictObject({
   maxBodyBytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(
     DEFAULTS.tenancy.maxBodyBytes,
   ).meta({
-    description: "Most bytes of a form-encoded request body (a POSTed query) read to rewrite it; " +
+    description: "Most bytes of a form-encoded request body (a POSTed query), or on Alertmanager " +
+      "of a posted JSON body, read to check and rewrite it; " +
       `larger ones get 413. 1024 to 67108864, default ${DEFAULTS.tenancy.maxBodyBytes} (1 MiB).`,
     examples: [DEFAULTS.tenancy.maxBodyBytes],
+  }),
+  api: z.enum(["prometheus", "alertmanager"]).default("prometheus").meta({
+    description: 'The upstream\'s API the label is enforced on: "prometheus" (PromQL queries, ' +
+      'rules, alerts) or "alertmanager" (alerts and silences of /api/v2). Default "prometheus". ' +
+      "Needs label.",
+    examples: ["alertmanager"],
   }),
 }).optional().meta({
   description: "Multi-tenancy: each user sees only the series of their label values " +

@@ -80,7 +80,16 @@ export interface TenancyConfig {
   readonly unrestricted: readonly string[];
   /** Most bytes of a form body read for rewriting; larger ones get 413. */
   readonly maxBodyBytes: number;
+  /**
+   * Which API the label is enforced on: Prometheus' (`/api/v1/…`) or Alertmanager's
+   * (`/api/v2/alerts`, silences). loadConfig always sets it; absent (configs written in code)
+   * means "prometheus".
+   */
+  readonly api?: TenancyApi;
 }
+
+/** The upstream API a tenancy label is enforced on. */
+export type TenancyApi = "prometheus" | "alertmanager";
 
 /** Group name → members, from the config's `groups`. */
 export type Groups = ReadonlyMap<string, ReadonlySet<string>>;

@@ -242,6 +242,12 @@ async function handle(
     return { ...plain(301, "301 Moved Permanently\n", headers), user, route: route!.path };
   }
   const routeLabel = match.route.path;
+  // How the client reached promgate: the connection's scheme, never the request target's.
+  const forwarded = {
+    clientAddr: info.address,
+    proto: state.config.tls ? "https" : "http",
+    host: target.host,
+  };
   // Narrowed to the user's tenant (lib/http/tenancy/): what the upstream receives, or a refusal.
   const tenancy = match.route.tenancy
     ? await applyTenancy({
@@ -252,6 +258,18 @@ async function handle(
       upstreamPath: match.upstreamPath,
       search: target.search,
       headerEntries,
+      // A GET of its own, sent as any request on the route is (Alertmanager silence checks).
+      ask: async (upstreamPath, entries) =>
+        (await proxy({
+          request: new Request(req.url, { signal: req.signal }),
+          route: match.route,
+          upstreamPath,
+          user,
+          forwarded,
+          client: ctx.deps.client,
+          headerEntries: entries,
+          search: "",
+        })).response,
     })
     : null;
   if (tenancy && !tenancy.ok) {
@@ -265,12 +283,7 @@ async function handle(
     route: match.route,
     upstreamPath: match.upstreamPath,
     user,
-    forwarded: {
-      clientAddr: info.address,
-      // How the client reached promgate: the connection's scheme, never the request target's.
-      proto: state.config.tls ? "https" : "http",
-      host: target.host,
-    },
+    forwarded,
     client: ctx.deps.client,
     onBodyCut: (line) => {
       ctx.deps.metrics?.upstreamCut(routeLabel);

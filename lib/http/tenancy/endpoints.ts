@@ -92,7 +92,7 @@ function endpointOf(path: string): [Endpoint["kind"], readonly string[]] | null 
 }
 
 /** Whether `prefix` ("" or "/a/b") can be a route prefix: none of its segments is a server's. */
-function isRoutePrefix(prefix: string): boolean {
+export function isRoutePrefix(prefix: string): boolean {
   return !prefix.split("/").some((s) => SERVER_SEGMENTS.has(s));
 }
 

@@ -3,63 +3,26 @@
  * unrestricted user, refused for a user who is neither restricted nor unrestricted, and for a
  * restricted user narrowed to their values — by the tenant header, and (with a label) by the
  * PromQL matcher in every `query` and `match[]`, by filtering rules and alerts, and by refusing
- * every endpoint not known to be safe (endpoints.ts).
+ * every endpoint not known to be safe (endpoints.ts); on an Alertmanager upstream by alertmanager.ts.
  */
-import type { Groups, TenancyConfig } from "../../config/mod.ts";
 import { cgiName } from "../headers.ts";
 import { isWebSocketUpgrade } from "../websocket.ts";
+import { applyAlertmanager } from "./alertmanager.ts";
 import { BodyTooLarge, readLimited } from "./body.ts";
 import { classify, type Endpoint } from "./endpoints.ts";
 import { encodePair, FormError, type FormPair, parsePairs, rewritePairs } from "./form.ts";
 import { type TenantMatcher, tenantMatcher } from "./matcher.ts";
 import { injectMatcher, PromQLError } from "./promql.ts";
-import { filterAnswer, type FilteredAnswer } from "./response.ts";
+import {
+  rebuild,
+  refuse,
+  type TenancyInput,
+  type TenancyOutcome,
+  type TenancyRefusal,
+  withoutBodyHeaders,
+} from "./outcome.ts";
+import { filterAnswer } from "./response.ts";
 import { tenantOf } from "./tenant.ts";
-
-/** What the handler knows about a request when tenancy applies. */
-export interface TenancyInput {
-  readonly tenancy: TenancyConfig;
-  readonly groups: Groups;
-  readonly user: string | null;
-  readonly request: Request;
-  /** The path the upstream will receive. */
-  readonly upstreamPath: string;
-  /** The query, "?…" or "", as received. */
-  readonly search: string;
-  /** The request's headers as iterating them yields. */
-  readonly headerEntries: readonly [string, string][];
-}
-
-/** A refusal: the status, a short text for the client, and the reason for the log. */
-export interface TenancyRefusal {
-  readonly ok: false;
-  readonly status: 400 | 403 | 413 | 415;
-  readonly text: string;
-  readonly reason: string;
-}
-
-/** What to send upstream instead of the client's request, and how to treat the answer. */
-export interface TenancyForward {
-  readonly ok: true;
-  readonly request: Request;
-  readonly search: string;
-  readonly headerEntries: readonly [string, string][];
-  /** Filters the upstream's answer; null: pass it on as it is. */
-  readonly filter: ((response: Response) => Promise<FilteredAnswer>) | null;
-}
-
-export type TenancyOutcome = TenancyRefusal | TenancyForward;
-
-const refuse = (
-  status: TenancyRefusal["status"],
-  text: string,
-  reason: string,
-): TenancyRefusal => ({
-  ok: false,
-  status,
-  text,
-  reason,
-});
 
 /** Applies the route's tenancy to one request (see the module doc). */
 export async function applyTenancy(input: TenancyInput): Promise<TenancyOutcome> {
@@ -96,6 +59,9 @@ export async function applyTenancy(input: TenancyInput): Promise<TenancyOutcome>
   }
   if (isWebSocketUpgrade(request)) {
     return refuse(403, "403 Forbidden\n", "WebSocket upgrades are not open to restricted users");
+  }
+  if (tenancy.api === "alertmanager") {
+    return await applyAlertmanager(input, tenantMatcher(tenancy.label, values), headerEntries);
   }
   const endpoint = classify(request.method, input.upstreamPath);
   if (endpoint.kind === "deny") return refuse(403, "403 Forbidden\n", endpoint.reason);
@@ -213,35 +179,6 @@ async function readForm(request: Request, limit: number): Promise<string | Tenan
 function isFormType(value: string): boolean {
   return /^\s*application\/x-www-form-urlencoded\s*(;\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+=("[^"]*"|[!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*)*;?\s*$/i
     .test(value);
-}
-
-/** The entries without the ones describing a body (set again for the new body, if any). */
-function withoutBodyHeaders(entries: readonly [string, string][]): [string, string][] {
-  return entries.filter(([n]) =>
-    n !== "content-length" && n !== "content-type" && n !== "transfer-encoding"
-  );
-}
-
-/**
- * A request like `original` with a new body (null: none) and headers, following the original's
- * abort signal. The proxy reads its method, body, signal and Accept-Encoding from it (the headers
- * it sends are `entries`), so a request without a body whose Accept-Encoding stays is used as is.
- */
-function rebuild(
-  original: Request,
-  body: Uint8Array<ArrayBuffer> | null,
-  entries: readonly [string, string][],
-): Request {
-  const method = original.method.toUpperCase();
-  const sameEncoding = original.headers.get("accept-encoding") ===
-    (entries.find(([n]) => n === "accept-encoding")?.[1] ?? null);
-  if (body === null && original.body === null && sameEncoding) return original;
-  return new Request(original.url, {
-    method: original.method,
-    headers: entries as [string, string][],
-    body: method === "GET" || method === "HEAD" ? null : body,
-    signal: original.signal,
-  });
 }
 
 /** Header names compared as CGI-style upstreams compare them (case, "_" and "-" alike). */

@@ -1,7 +1,8 @@
 /**
- * Reading and filtering the upstream's answer to `/api/v1/rules` or `/api/v1/alerts` for a
- * restricted user: bounded in size, decoded if the upstream compressed it anyway, filtered
- * (filter.ts), and sent as identity JSON. What cannot be filtered is answered 502, never passed on.
+ * Reading and filtering the upstream's answer to `/api/v1/rules` or `/api/v1/alerts` (and
+ * Alertmanager's alerts and silences: alertmanager.ts) for a restricted user: bounded in size,
+ * decoded if the upstream compressed it anyway, filtered (filter.ts), and sent as identity JSON.
+ * What cannot be filtered is answered 502, never passed on.
  */
 import { plain } from "../responses.ts";
 import { BodyTooLarge, readLimited } from "./body.ts";
@@ -20,10 +21,38 @@ export interface FilteredAnswer {
 }
 
 /** Filters a rules (`kind` "rules") or alerts answer down to `matcher`'s values. */
-export async function filterAnswer(
+export function filterAnswer(
   response: Response,
   kind: "rules" | "alerts",
   matcher: TenantMatcher,
+  limit = MAX_ANSWER_BYTES,
+): Promise<FilteredAnswer> {
+  const filter = kind === "rules" ? filterRules : filterAlerts;
+  return filterJson(
+    response,
+    kind,
+    (answer) => filter(answer, matcher.label, matcher.values),
+    limit,
+  );
+}
+
+/** The answer is not the user's to see (the response is then a 403). */
+export class AnswerForbidden extends Error {
+  constructor(reason: string) {
+    super(reason);
+    this.name = "AnswerForbidden";
+  }
+}
+
+/**
+ * A successful JSON answer (`what` names it in messages) made into `transform(answer)`, sent as
+ * identity JSON. `transform` throws {@link FilterError} for an answer it cannot filter (502) and
+ * {@link AnswerForbidden} for one the user may not see (403).
+ */
+export async function filterJson(
+  response: Response,
+  what: string,
+  transform: (answer: unknown) => unknown,
   limit = MAX_ANSWER_BYTES,
 ): Promise<FilteredAnswer> {
   // Errors, redirects and bodiless answers (HEAD) hold no rules or alerts.
@@ -42,18 +71,18 @@ export async function filterAnswer(
   let answer: unknown;
   try {
     const bytes = await readLimited(body, null, limit);
-    answer = JSON.parse(new TextDecoder().decode(bytes));
-    answer = kind === "rules"
-      ? filterRules(answer, matcher.label, matcher.values)
-      : filterAlerts(answer, matcher.label, matcher.values);
+    answer = transform(JSON.parse(new TextDecoder().decode(bytes)));
   } catch (error) {
     if (error instanceof BodyTooLarge) {
-      return badGateway(`the ${kind} answer is over ${limit} bytes`);
+      return badGateway(`the ${what} answer is over ${limit} bytes`);
+    }
+    if (error instanceof AnswerForbidden) {
+      return { ...plain(403, "403 Forbidden\n"), error: error.message };
     }
     if (
       error instanceof FilterError || error instanceof SyntaxError || error instanceof TypeError
     ) {
-      return badGateway(`the ${kind} answer could not be filtered: ${error.message}`);
+      return badGateway(`the ${what} answer could not be filtered: ${error.message}`);
     }
     throw error;
   }
