@@ -262,6 +262,12 @@ Deno.test("endpoints under Prometheus' own route prefix are recognised by their 
   assert.equal(classify("GET", "/p/api/v1/alerts").kind, "alerts");
 });
 
+Deno.test("HEAD on a filtered answer is denied: its Content-Length would be the unfiltered size", () => {
+  assert.equal(classify("HEAD", "/p/api/v1/rules").kind, "deny");
+  assert.equal(classify("HEAD", "/p/api/v1/alerts").kind, "deny");
+  assert.equal(classify("HEAD", "/p/api/v1/query").kind, "query");
+});
+
 Deno.test("what could reveal other tenants is denied; unknown paths too", () => {
   const denied = [
     "/api/v1/targets",

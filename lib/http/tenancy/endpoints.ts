@@ -24,6 +24,11 @@ export type Endpoint =
 
 const READ = ["GET", "HEAD"];
 const READ_OR_POST = ["GET", "HEAD", "POST"];
+/**
+ * Filtered answers: GET only. A HEAD answer carries the headers of the whole, unfiltered answer,
+ * and its Content-Length would tell the size of the other tenants' rules and alerts.
+ */
+const FILTERED = ["GET"];
 
 /** Endpoints recognised by their last segments: [path ending, kind, methods]. */
 const LISTED: readonly [string, Endpoint["kind"], readonly string[]][] = [
@@ -33,8 +38,8 @@ const LISTED: readonly [string, Endpoint["kind"], readonly string[]][] = [
   ["/api/v1/series", "match", READ_OR_POST],
   ["/api/v1/labels", "match", READ_OR_POST],
   ["/federate", "match", READ],
-  ["/api/v1/rules", "rules", READ],
-  ["/api/v1/alerts", "alerts", READ],
+  ["/api/v1/rules", "rules", FILTERED],
+  ["/api/v1/alerts", "alerts", FILTERED],
   // What the Prometheus UI needs to start, and answers that hold no series data.
   ["/api/v1/status/buildinfo", "pass", READ],
   ["/api/v1/format_query", "pass", READ_OR_POST],
