@@ -21,13 +21,30 @@
  * the time, and 40-55 MiB more peak RSS with two server threads). Prometheus compresses its API
  * and federation answers for a client that takes gzip, so those bodies arrive ~10x smaller.
  */
-import http from "node:http";
-import https from "node:https";
+import type http from "node:http";
+import { isOwnedBody, release } from "./spent_chunks.ts";
 
-const agents = {
-  "http:": new http.Agent({ keepAlive: true }),
-  "https:": new https.Agent({ keepAlive: true }),
-};
+/** node:http and node:https with their keep-alive agents, once the first request needs them. */
+interface NodeClients {
+  readonly "http:": { request: typeof http.request; agent: http.Agent };
+  readonly "https:": { request: typeof http.request; agent: http.Agent };
+}
+
+let clients: Promise<NodeClients> | null = null;
+
+/**
+ * Loaded on first use rather than at start: Deno compiles its node:http polyfill in every thread
+ * that imports it (~6 MiB each), and the main thread and many server threads never send a request
+ * this way.
+ */
+function nodeClients(): Promise<NodeClients> {
+  return clients ??= Promise.all([import("node:http"), import("node:https")]).then(
+    ([{ default: http }, { default: https }]) => ({
+      "http:": { request: http.request, agent: new http.Agent({ keepAlive: true }) },
+      "https:": { request: https.request, agent: new https.Agent({ keepAlive: true }) },
+    }),
+  );
+}
 
 /** Bytes of response body buffered ahead of the proxy's reads before the socket is paused. */
 const BODY_HIGH_WATER_MARK = 64 * 1024;
@@ -47,7 +64,16 @@ function nodeHeaders(init: HeadersInit | undefined): Record<string, string | str
 }
 
 /** Sends `init` to `url` with node:http and resolves with the upstream's answer, body untouched. */
-export function nodeFetch(url: URL, init: RequestInit): Promise<Response> {
+export async function nodeFetch(url: URL, init: RequestInit): Promise<Response> {
+  const client = (await nodeClients())[url.protocol as keyof NodeClients];
+  return await send(client, url, init);
+}
+
+function send(
+  client: NodeClients["http:"],
+  url: URL,
+  init: RequestInit,
+): Promise<Response> {
   const headers = nodeHeaders(init.headers);
   const body = init.body instanceof ReadableStream ? init.body as ReadableStream<Uint8Array> : null;
   if (body !== null && headers["content-length"] === undefined) {
@@ -58,11 +84,7 @@ export function nodeFetch(url: URL, init: RequestInit): Promise<Response> {
     if (signal?.aborted) return reject(signal.reason);
     let request: http.ClientRequest;
     try {
-      request = (url.protocol === "https:" ? https : http).request(url, {
-        method: init.method,
-        headers,
-        agent: agents[url.protocol as keyof typeof agents],
-      });
+      request = client.request(url, { method: init.method, headers, agent: client.agent });
     } catch (error) {
       // node:http refuses some header values fetch would send; say so as fetch would fail.
       return reject(error);
@@ -94,10 +116,12 @@ export function nodeFetch(url: URL, init: RequestInit): Promise<Response> {
  */
 async function pump(body: ReadableStream<Uint8Array>, request: http.ClientRequest) {
   const closed = new Promise<void>((resolve) => request.once("close", resolve));
+  const owned = isOwnedBody(body);
   try {
     for await (const chunk of body) {
       if (request.destroyed) break;
-      if (!request.write(chunk)) {
+      const written = owned ? () => release(chunk) : undefined;
+      if (!request.write(chunk, written)) {
         await Promise.race([new Promise((resolve) => request.once("drain", resolve)), closed]);
       }
     }
