@@ -93,14 +93,15 @@ async function resolveConfig(raw: RawConfig, file: string, shown: string): Promi
     groups: new Map(Object.entries(raw.groups).map(([name, users]) => [name, new Set(users)])),
     metrics: raw.metrics === false ? null : raw.metrics,
     state,
-    limits: resolveLimits(raw.limits, "limits"),
+    // Present only when written: a config without limits resolves as it did before them.
+    ...(raw.limits ? { limits: resolveLimits(raw.limits, "limits") } : {}),
   };
 }
 
 /** Limit rules with their defaults (lib/defaults.ts) and labels; `at` is their JSON path. */
-function resolveLimits(rules: RawConfig["limits"], at: string): LimitRule[] {
+function resolveLimits(rules: NonNullable<RawConfig["limits"]>, at: string): LimitRule[] {
   const D = DEFAULTS.limits;
-  return (rules ?? []).map((r, i) => ({
+  return rules.map((r, i) => ({
     label: r.name ?? `${at}[${i}]`,
     who: r.who,
     concurrent: r.concurrent ?? null,
@@ -128,7 +129,7 @@ function resolveRoute(r: RawConfig["routes"][number], index: number): RouteConfi
       ? null
       : r.forwardUser.toLowerCase(),
     tenancy: r.tenancy ? resolveTenancy(r.tenancy) : null,
-    limits: resolveLimits(r.limits, `routes[${index}].limits`),
+    ...(r.limits ? { limits: resolveLimits(r.limits, `routes[${index}].limits`) } : {}),
   };
 }
 
