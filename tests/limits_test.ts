@@ -1,12 +1,20 @@
 /**
- * Per-user limits (lib/http/limits.ts) with a real LocalStore: the rate window on a fake clock,
- * the concurrency queue (FIFO, bounded, timed out, left by an aborted client), and the config's
- * rules for limits (lib/config/).
+ * Per-user limits (lib/http/limits.ts) with real stores: the rate window on a fake clock, the
+ * concurrency queue (FIFO, bounded, timed out, left by an aborted client), one count for the
+ * server threads (the main thread's broker), a rate window shared by replicas in a real
+ * redis-server, and the config's rules for limits (lib/config/).
  */
 import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
-import { Limits } from "../lib/http/limits.ts";
-import { rulesFor } from "../lib/http/limits.ts";
-import { LocalStore } from "../lib/state/mod.ts";
+import { Limits, rulesFor } from "../lib/http/limits.ts";
+import {
+  LocalStore,
+  RedisStore,
+  ReplicatedStore,
+  StoreBroker,
+  ThreadStore,
+} from "../lib/state/mod.ts";
+import { sharedByReplicas } from "../lib/service/shared_state.ts";
+import { NEEDS_REDIS, startRedis } from "./_redis.ts";
 import type { LimitRule } from "../lib/config/mod.ts";
 import { loadConfig, parseConfig } from "../lib/config/load.ts";
 import { fromFileUrl } from "./_path.ts";
@@ -232,4 +240,75 @@ Deno.test("limits in the config: each mistake is named with its path and fix", a
     }),
     'routes[0].limits[0]: needs a logged-in user to count by, but the route has "auth": false',
   );
+});
+
+Deno.test("server threads share one count: a slot released in one thread admits a request waiting in another", async () => {
+  const broker = new StoreBroker();
+  const stores = [new ThreadStore(broker.connect()), new ThreadStore(broker.connect())];
+  // Polling far beyond the test's waits: only the release notice can admit the waiting request.
+  const [one, two] = stores.map((store) => new Limits({ store, pollMs: 60_000 }));
+  const rules = [rule({ concurrent: 1, queueMs: 3000 })];
+  try {
+    const held = await one.admit(rules, "alice", never);
+    assert(held.ok);
+    const started = performance.now();
+    const waiting = two.admit(rules, "alice", never);
+    await sleep(100);
+    held.release();
+    const admitted = await waiting;
+    assert(admitted.ok, "admitted in the other thread");
+    const waited = performance.now() - started;
+    assert(waited >= 90 && waited < 1000, `waited ${waited} ms`);
+    // And now the first thread is the one that waits (until its deadline: nobody releases).
+    const refused = await one.admit([rule({ concurrent: 1, queueMs: 100 })], "alice", never);
+    assertEquals(refused.ok, false);
+    if (admitted.ok) admitted.release();
+  } finally {
+    one.close();
+    two.close();
+    for (const store of stores) await store.close();
+    await broker.close();
+  }
+});
+
+Deno.test({
+  name: "replicas share a user's rate window in Redis; each keeps its own concurrency slots",
+  ...NEEDS_REDIS,
+  async fn() {
+    const redis = await startRedis();
+    const keyPrefix = `limits${crypto.randomUUID()}:`;
+    const replicas = [0, 1].map(() =>
+      new ReplicatedStore({
+        remote: new RedisStore({ url: redis.url, keyPrefix }),
+        shared: sharedByReplicas,
+        timeoutMs: 1000,
+        name: "redis",
+        log: () => {},
+      })
+    );
+    const limits = replicas.map((store) => new Limits({ store }));
+    try {
+      for (const store of replicas) assert(await store.start(5000), "Redis is in use");
+      // A minute's window (burst 60 at 1/s), not in its last 2 s, so that none ends mid-test.
+      const rate = [rule({ perSecond: 1, burst: 60 })];
+      const left = 60_000 - Date.now() % 60_000;
+      if (left < 2000) await sleep(left + 50);
+      const answers: boolean[] = [];
+      for (let i = 0; i < 61; i++) answers.push((await limits[i % 2].admit(rate, "al", never)).ok);
+      assertEquals(answers.filter((ok) => ok).length, 60, "one budget of 60 across both");
+      assertEquals(answers[60], false);
+      // Concurrency: each replica admits its own `concurrent`.
+      const slots = [rule({ label: "c", concurrent: 1 })];
+      const a = await limits[0].admit(slots, "al", never);
+      const b = await limits[1].admit(slots, "al", never);
+      assert(a.ok && b.ok, "one slot on each replica");
+      assertEquals((await limits[0].admit(slots, "al", never)).ok, false);
+      a.release();
+      b.release();
+    } finally {
+      for (const l of limits) l.close();
+      for (const store of replicas) await store.close();
+      await redis.stop();
+    }
+  },
 });
