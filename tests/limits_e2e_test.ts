@@ -150,3 +150,45 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "with several server threads a user's concurrency is counted once for the process",
+  ...needs("htpasswd"),
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await tempDir();
+    await makeHtpasswd(`${dir}/.htpasswd`, { heavy: "h-pass" });
+    const upstream = slowUpstream();
+    const gate = await startPromgate(dir, {
+      listen: { hostname: "127.0.0.1", port: 0 },
+      auth: { htpasswdFile: ".htpasswd" },
+      workers: 2,
+      accessLog: false,
+      limits: [{ who: ["heavy"], concurrent: 2, queueSeconds: 0 }],
+      routes: [{ path: "/", upstream: upstream.url + "/" }],
+    });
+    try {
+      const authorization = basic("heavy", "h-pass");
+      // Warm both threads' credential caches, on connections of their own.
+      for (let i = 0; i < 4; i++) {
+        const client = Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
+        await (await fetch(gate.url + "/fast", { headers: { authorization }, client })).text();
+        client.close();
+      }
+      // Six requests on six connections, spread over the threads by the kernel (SO_REUSEPORT).
+      const clients = Array.from({ length: 6 }, () => Deno.createHttpClient({}));
+      const statuses = await Promise.all(clients.map(async (client) => {
+        const r = await fetch(gate.url + "/slow", { headers: { authorization }, client });
+        await r.text();
+        return r.status;
+      }));
+      for (const client of clients) client.close();
+      assertEquals(statuses.filter((s) => s === 200).length, 2, String(statuses));
+      assertEquals(statuses.filter((s) => s === 429).length, 4, String(statuses));
+    } finally {
+      await gate.stop();
+      await upstream.close();
+    }
+  },
+});

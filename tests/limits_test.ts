@@ -110,7 +110,8 @@ Deno.test("a request waits at most queueSeconds, and a full queue refuses at onc
 });
 
 Deno.test("a client that leaves the queue frees its place for the next", async () => {
-  const limits = new Limits({ store: new LocalStore(), pollMs: 1000 });
+  const metrics = new Metrics({ version: "t", runtime: "t", commit: "t" });
+  const limits = new Limits({ store: new LocalStore(), events: metrics.limits, pollMs: 1000 });
   const rules = [rule({ concurrent: 1, queueMs: 5000 })];
   const held = await limits.admit(rules, "alice", never);
   assert(held.ok);
@@ -123,6 +124,7 @@ Deno.test("a client that leaves the queue frees its place for the next", async (
   const admitted = await next;
   assert(admitted.ok);
   admitted.release();
+  assert(!metrics.render().includes("promgate_limit_refused_total{"), "leaving is no refusal");
   limits.close();
 });
 

@@ -135,7 +135,8 @@ export class Limits {
       const slot = await this.#slot(rule, user, signal);
       if (!slot.ok) {
         releaseAll();
-        return this.#refused(slot);
+        // A client that left while waiting was not refused: it gets no answer at all.
+        return signal.aborted ? slot : this.#refused(slot);
       }
       held.push(slot.release);
     }
