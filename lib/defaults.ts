@@ -60,6 +60,12 @@ export const DEFAULTS = {
   tenancy: { maxBodyBytes: 1024 * 1024 },
   accessLog: { format: "combined", path: "-" },
   metrics: { path: "/metrics", auth: true },
+  /**
+   * limits[] and routes[].limits[] (lib/http/limits.ts): how long and how many requests over a
+   * concurrency limit wait for a slot, per user and rule; a rate limit's burst defaults to one
+   * second's worth (perSecond rounded up).
+   */
+  limits: { queueSeconds: 5, queue: 100, burstSeconds: 1 },
   /** state.redis: the longest wait for Redis per operation, and what every key starts with. */
   state: { timeoutMs: 50, keyPrefix: "promgate:" },
   shutdownGraceSeconds: 10,

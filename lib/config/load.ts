@@ -6,6 +6,7 @@ import { access, readFile, stat } from "node:fs/promises";
 import { constants } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { z } from "zod";
+import { DEFAULTS } from "../defaults.ts";
 import { InputError } from "../errors.ts";
 import { parseJsonStrict } from "./json_text.ts";
 import { errorCode, fileProblem, resolveTls } from "./files.ts";
@@ -18,6 +19,7 @@ import type {
   Config,
   JwtConfig,
   JwtKeySource,
+  LimitRule,
   RouteConfig,
   StateConfig,
   TenancyConfig,
@@ -82,17 +84,35 @@ async function resolveConfig(raw: RawConfig, file: string, shown: string): Promi
     listen: { ...raw.listen },
     tls,
     auth,
-    routes: raw.routes.map(resolveRoute).sort((a, b) => b.prefix.length - a.prefix.length),
+    routes: raw.routes.map((r, i) => resolveRoute(r, i)).sort((a, b) =>
+      b.prefix.length - a.prefix.length
+    ),
     accessLog,
     shutdownGraceSeconds: raw.shutdownGraceSeconds,
     workers: raw.workers === "auto" ? availableCores() : raw.workers,
     groups: new Map(Object.entries(raw.groups).map(([name, users]) => [name, new Set(users)])),
     metrics: raw.metrics === false ? null : raw.metrics,
     state,
+    // Present only when written: a config without limits resolves as it did before them.
+    ...(raw.limits ? { limits: resolveLimits(raw.limits, "limits") } : {}),
   };
 }
 
-function resolveRoute(r: RawConfig["routes"][number]): RouteConfig {
+/** Limit rules with their defaults (lib/defaults.ts) and labels; `at` is their JSON path. */
+function resolveLimits(rules: NonNullable<RawConfig["limits"]>, at: string): LimitRule[] {
+  const D = DEFAULTS.limits;
+  return rules.map((r, i) => ({
+    label: r.name ?? `${at}[${i}]`,
+    who: r.who,
+    concurrent: r.concurrent ?? null,
+    queueMs: Math.round((r.queueSeconds ?? D.queueSeconds) * 1000),
+    queue: r.queue ?? D.queue,
+    perSecond: r.perSecond ?? null,
+    burst: r.burst ?? (r.perSecond ? Math.max(1, Math.ceil(r.perSecond * D.burstSeconds)) : 1),
+  }));
+}
+
+function resolveRoute(r: RawConfig["routes"][number], index: number): RouteConfig {
   return {
     path: r.path,
     prefix: r.path.replace(/\/$/, ""),
@@ -109,6 +129,7 @@ function resolveRoute(r: RawConfig["routes"][number]): RouteConfig {
       ? null
       : r.forwardUser.toLowerCase(),
     tenancy: r.tenancy ? resolveTenancy(r.tenancy) : null,
+    ...(r.limits ? { limits: resolveLimits(r.limits, `routes[${index}].limits`) } : {}),
   };
 }
 

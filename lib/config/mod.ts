@@ -6,6 +6,7 @@ export type {
   Groups,
   JwtConfig,
   JwtKeySource,
+  LimitRule,
   RouteConfig,
   RoutePolicy,
   StateConfig,

@@ -3,6 +3,7 @@
  * wrong, how to fix) or null, and the rules that involve more than one field.
  */
 import { z } from "zod";
+import { jsonPath } from "./json_text.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Field rules. Each returns a complete message (value, what is wrong, how to fix) or null.
@@ -234,6 +235,7 @@ export function crossFieldIssues(raw: unknown): PathIssue[] {
   routes.forEach((r, i) => {
     if (isRecord(r.tenancy)) tenancyIssues(r, r.tenancy, i, groups, add);
   });
+  limitsIssues(raw, routes, groups, add);
   const seen = new Map<string, number>();
   routes.forEach((r, i) => {
     if (typeof r.path !== "string") return;
@@ -281,6 +283,57 @@ function policyIssues(
 }
 
 type Add = (path: (string | number)[], message: string) => void;
+
+/**
+ * Limit rules (global and per route): something to limit, settings only where they apply, known
+ * groups, unique names, and a logged-in user to count by.
+ */
+function limitsIssues(
+  raw: Record<string, unknown>,
+  routes: Record<string, unknown>[],
+  groups: Record<string, unknown>,
+  add: Add,
+): void {
+  const names = new Map<string, string>();
+  const check = (rules: unknown, at: (string | number)[], route?: Record<string, unknown>) => {
+    if (!Array.isArray(rules)) return;
+    rules.forEach((r, j) => {
+      if (!isRecord(r)) return;
+      const here = [...at, j];
+      const shown = jsonPath(here);
+      if (route?.auth === false) {
+        add(here, 'needs a logged-in user to count by, but the route has "auth": false.');
+      }
+      if (r.concurrent === undefined && r.perSecond === undefined) {
+        add(here, 'limits nothing. Add "concurrent" (requests at once) or "perSecond", or both.');
+      }
+      for (const key of ["queueSeconds", "queue"]) {
+        if (r[key] !== undefined && r.concurrent === undefined) {
+          add([...here, key], 'only applies with "concurrent". Remove it or add that.');
+        }
+      }
+      if (r.burst !== undefined && r.perSecond === undefined) {
+        add([...here, "burst"], 'only applies with "perSecond". Remove it or add that.');
+      }
+      const who = Array.isArray(r.who) ? r.who : [];
+      who.forEach((name, k) => {
+        if (typeof name === "string" && name.startsWith("@") && !(name.slice(1) in groups)) {
+          add(
+            [...here, "who", k],
+            `${show(name)} names no group. Define it in "groups", e.g. ` +
+              `"groups": { ${show(name.slice(1))}: ["alice"] }.`,
+          );
+        }
+      });
+      if (typeof r.name !== "string") return;
+      const first = names.get(r.name);
+      if (first === undefined) return void names.set(r.name, shown);
+      add([...here, "name"], `${show(r.name)} is already the name of ${first}. Rename one.`);
+    });
+  };
+  check(raw.limits, ["limits"]);
+  routes.forEach((r, i) => check(r.limits, ["routes", i, "limits"], r));
+}
 
 /**
  * A route's tenancy: something to enforce with (label or header), at least one restricted entry,

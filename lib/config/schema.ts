@@ -282,6 +282,55 @@ const tenancySchema = z.strictObject({
     "(see README, Multi-tenancy). Needs auth.",
 });
 
+/** The limits defaults (lib/defaults.ts). */
+const LIM = DEFAULTS.limits;
+
+const limitSchema = z.strictObject({
+  name: z.string().max(64).regex(/^[A-Za-z0-9_.-]+$/).optional().meta({
+    description: "The rule's name in metrics (label limit). Letters, digits, _ . - only; unique. " +
+      'Default: its place in the file, "limits[0]" or "routes[1].limits[0]".',
+    examples: ["grafana"],
+  }),
+  who: z.array(z.string().min(1)).min(1).meta({
+    description: 'Users and "@groups" the rule applies to. Each of them is counted on its own: ' +
+      'a rule for "@grafana" gives every member of the group these limits.',
+    examples: [["@grafana", "alice"]],
+  }),
+  concurrent: z.number().int().min(1).max(100_000).optional().meta({
+    description: "Most requests of one user in flight at once (a streaming answer counts until " +
+      "its last byte). Over it a request waits in a queue, then gets 429. Default: no limit.",
+    examples: [4],
+  }),
+  queueSeconds: z.number().min(0).max(3600).optional().meta({
+    description: "How long a request over `concurrent` waits for a slot before it gets 429 " +
+      `(0: at once). Needs concurrent. Default ${LIM.queueSeconds}.`,
+    examples: [LIM.queueSeconds],
+  }),
+  queue: z.number().int().min(0).max(100_000).optional().meta({
+    description: "Most requests of one user waiting for a slot; more get 429 at once. Needs " +
+      `concurrent. Default ${LIM.queue}.`,
+    examples: [LIM.queue],
+  }),
+  perSecond: z.number().positive().max(1_000_000).optional().meta({
+    description: "Requests per second one user may send on average; more get 429 with " +
+      "Retry-After. Default: no limit.",
+    examples: [20],
+  }),
+  burst: z.number().int().min(1).max(1_000_000).optional().meta({
+    description: "Requests one user may send at once before perSecond applies. Needs " +
+      "perSecond. Default: perSecond rounded up (one second's worth).",
+    examples: [40],
+  }),
+}).meta({
+  description: "Limits for some users: at least one of concurrent and perSecond.",
+});
+
+const limitsSchema = z.array(limitSchema).optional().meta({
+  description: "Per-user limits (see README, Limits). Every rule that names a user applies, the " +
+    "global ones and the route's alike. Default: none.",
+  examples: [[{ who: ["@grafana", "alice"], concurrent: 4, queueSeconds: 5, perSecond: 20 }]],
+});
+
 const routeSchema = z.strictObject({
   path: z.string().min(1).superRefine(rule(routePathProblem)).meta({
     description: 'Path prefix. "/prometheus/" (or "/prometheus") matches /prometheus and ' +
@@ -338,6 +387,7 @@ const routeSchema = z.strictObject({
       examples: [true, "X-WEBAUTH-USER"],
     }),
   tenancy: tenancySchema,
+  limits: limitsSchema,
 }).meta({ description: "A path prefix and the upstream it is forwarded to." });
 
 const routesSchema = z.array(routeSchema).min(1).meta({
@@ -445,6 +495,7 @@ const baseSchema = z.strictObject({
     examples: [DEFAULTS.shutdownGraceSeconds],
   }),
   state: stateSchema,
+  limits: limitsSchema,
   workers: z.union([z.number().int().min(1).max(64), z.literal("auto")]).default(DEFAULTS.workers)
     .meta({
       description: 'How many server threads share the listening port (1-64), or "auto": one ' +

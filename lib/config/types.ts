@@ -127,6 +127,26 @@ export interface RouteConfig {
   forwardUser: string | null;
   /** Multi-tenancy, or null/absent for none (optional so configs written in code need not name it). */
   tenancy?: TenancyConfig | null;
+  /** Per-user limits of this route, on top of the config's (absent: none). */
+  limits?: readonly LimitRule[];
+}
+
+/** One per-user limit (lib/http/limits.ts), defaults applied. */
+export interface LimitRule {
+  /** The rule's name in metrics and store keys: its `name`, or its place in the file. */
+  readonly label: string;
+  /** Users and "@group"s it applies to, each user counted on its own. */
+  readonly who: readonly string[];
+  /** Most requests of one user in flight; null: none. */
+  readonly concurrent: number | null;
+  /** How long a request over `concurrent` waits for a slot, in ms. */
+  readonly queueMs: number;
+  /** Most requests of one user waiting for a slot. */
+  readonly queue: number;
+  /** Average requests per second of one user; null: no rate limit. */
+  readonly perSecond: number | null;
+  /** Requests at once before perSecond applies (1 when there is no rate limit). */
+  readonly burst: number;
 }
 
 /** promgate's own metrics endpoint (lib/http/metrics.ts). */
@@ -183,4 +203,6 @@ export interface Config {
   metrics: MetricsConfig | null;
   /** State shared with other replicas; null/absent: this process's memory only. */
   state?: StateConfig | null;
+  /** Per-user limits on every route (absent: none). */
+  limits?: readonly LimitRule[];
 }

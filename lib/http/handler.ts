@@ -33,6 +33,7 @@ import { log } from "../log.ts";
 import { discardUnreadBody } from "./request_body.ts";
 import { logWhenSent } from "./sent.ts";
 import { applyTenancy } from "./tenancy/mod.ts";
+import { Limits, rulesFor } from "./limits.ts";
 
 /** The state a handler serves from; replaced as a whole on reload. */
 export interface HandlerState {
@@ -68,6 +69,16 @@ export interface HandlerDeps {
   readonly metrics?: Metrics;
   /** The other server threads' counts, for a scrape to cover the whole process. */
   readonly otherMetrics?: () => Promise<MetricsSnapshot[]>;
+  /**
+   * Per-user limits (lib/http/limits.ts); they outlive reloads. Absent: Limits with a store of
+   * their own. null: no limits, whatever the config says.
+   */
+  readonly limits?: Limits | null;
+}
+
+/** A request's hold on per-user limit slots, freed once its response has been sent. */
+interface Held {
+  release?: () => void;
 }
 
 interface Outcome {
@@ -90,17 +101,22 @@ export function createHandler(deps: HandlerDeps) {
   const throttle = deps.throttle === undefined
     ? new Throttle(new LocalStore(), {}, onSecurityEvent)
     : deps.throttle;
-  const ctx: Context = { deps, throttle, onSecurityEvent };
+  const limits = deps.limits === undefined
+    ? new Limits({ store: new LocalStore(), events: deps.metrics?.limits })
+    : deps.limits;
+  const ctx: Context = { deps, throttle, onSecurityEvent, limits };
   return async (req: Request, info: ClientInfo): Promise<Response> => {
     const started = performance.now();
     const time = new Date();
     const state = deps.state();
     deps.metrics?.started();
     let handled: Outcome;
+    const held: Held = {};
     try {
-      handled = await handle(req, info, state, ctx);
+      handled = await handle(req, info, state, ctx, held);
       await discardUnreadBody(req);
     } catch (error) {
+      held.release?.();
       deps.metrics?.abandoned(); // the runtime answers 500 (onError); nothing is logged as sent
       throw error;
     }
@@ -125,6 +141,7 @@ export function createHandler(deps: HandlerDeps) {
       error: outcome.error,
     });
     return logWhenSent(outcome, (bytes) => {
+      held.release?.(); // a streaming answer holds its limit slots until its last byte
       const done = record(bytes);
       state.accessLog.write(done);
       deps.metrics?.finished(done, {
@@ -172,6 +189,7 @@ interface Context {
   readonly deps: HandlerDeps;
   readonly throttle: Throttle | null;
   readonly onSecurityEvent: (line: string) => void;
+  readonly limits: Limits | null;
 }
 
 async function handle(
@@ -179,6 +197,7 @@ async function handle(
   info: ClientInfo,
   state: HandlerState,
   ctx: Context,
+  held: Held,
 ): Promise<Outcome> {
   // Before authentication, as nginx does for TRACE: the answer is the same for every path, so
   // it tells an anonymous client nothing about the routes, and it costs no password check.
@@ -242,6 +261,23 @@ async function handle(
     return { ...plain(301, "301 Moved Permanently\n", headers), user, route: route!.path };
   }
   const routeLabel = match.route.path;
+  // Per-user limits: the config's and the route's rules for this user (lib/http/limits.ts).
+  const rules = user === null || !ctx.limits
+    ? []
+    : rulesFor([...state.config.limits ?? [], ...match.route.limits ?? []], user, groups);
+  if (rules.length > 0) {
+    const admission = await ctx.limits!.admit(rules, user!, req.signal);
+    if (!admission.ok) {
+      const headers = { "retry-after": String(admission.retryAfter) };
+      return {
+        ...plain(429, "429 Too Many Requests\n", headers),
+        user,
+        route: routeLabel,
+        cacheHit,
+      };
+    }
+    held.release = admission.release;
+  }
   // How the client reached promgate: the connection's scheme, never the request target's.
   const forwarded = {
     clientAddr: info.address,

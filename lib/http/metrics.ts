@@ -7,6 +7,7 @@
  */
 import process from "node:process";
 import type { AccessRecord } from "./access_log.ts";
+import type { LimitEvents } from "./limits.ts";
 
 /** Upper bounds (seconds) of the duration histogram: 5 ms (a cached login) to 2 min (a slow query). */
 export const DURATION_BUCKETS = [
@@ -84,6 +85,10 @@ export interface MetricsSnapshot {
   readonly cache: [string, number][];
   readonly durations: [string, Histogram][];
   readonly inFlight: number;
+  /** Per limit rule (lib/http/limits.ts); absent in a snapshot from before limits. */
+  readonly limitRefused?: [string, number][];
+  readonly limitQueued?: [string, number][];
+  readonly limitInFlight?: [string, number][];
 }
 
 /** Adds `from`'s entries to `into`'s (counters and histograms alike). */
@@ -110,6 +115,17 @@ export class Metrics {
   readonly #durations = new Map<string, Histogram>();
   readonly #startedAt = Date.now() / 1000;
   #inFlight = 0;
+  readonly #limitRefused = new Counter();
+  readonly #limitQueued = new Counter();
+  readonly #limitInFlight = new Counter();
+
+  /** What the per-user limits report, by rule label (never by user name). */
+  readonly limits: LimitEvents = {
+    refused: (rule, reason) =>
+      this.#limitRefused.inc(`${label("limit", rule)},${label("reason", reason)}`),
+    queued: (rule) => this.#limitQueued.inc(label("limit", rule)),
+    inFlight: (rule, change) => this.#limitInFlight.inc(label("limit", rule), change),
+  };
 
   /**
    * `reloads` is the process's reload record, the same object in every server thread's view
@@ -197,6 +213,9 @@ export class Metrics {
         [route, h],
       ) => [route, { ...h, buckets: [...h.buckets] }]),
       inFlight: this.#inFlight,
+      limitRefused: [...this.#limitRefused.values],
+      limitQueued: [...this.#limitQueued.values],
+      limitInFlight: [...this.#limitInFlight.values],
     };
   }
 
@@ -263,6 +282,24 @@ export class Metrics {
       "Upstream failures promgate answered or cut itself, by route and kind.",
       total((snap) => snap.upstreamErrors),
     );
+    counter(
+      "promgate_limit_refused_total",
+      "Requests refused with 429 by a per-user limit, by rule and reason (rate, concurrency).",
+      total((snap) => snap.limitRefused ?? []),
+    );
+    counter(
+      "promgate_limit_queued_total",
+      "Requests that waited for a slot of a per-user concurrency limit, by rule.",
+      total((snap) => snap.limitQueued ?? []),
+    );
+    family(
+      "promgate_limit_in_flight",
+      "gauge",
+      "Requests holding a slot of a per-user concurrency limit now, by rule.",
+    );
+    for (const [labels, v] of total((snap) => snap.limitInFlight ?? []).values) {
+      out.push(`promgate_limit_in_flight{${labels}} ${v}`);
+    }
     family("promgate_requests_in_flight", "gauge", "Requests being served now.");
     out.push(`promgate_requests_in_flight ${inFlight}`);
     family("promgate_build_info", "gauge", "Always 1; the labels say which promgate this is.");

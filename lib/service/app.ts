@@ -13,6 +13,7 @@ import {
   createHandler,
   type HandlerState,
   type HttpHandler,
+  Limits,
   Metrics,
   type MetricsSnapshot,
   plain,
@@ -76,6 +77,8 @@ class LiveApp implements App {
   readonly #accessLog: SwitchableAccessLog;
   /** One set of counters for the process's life, across reloads. */
   readonly #metrics: Metrics;
+  /** Per-user limits; their counts live in #store, across reloads. */
+  readonly #limits: Limits;
   /** Whether the last loads succeeded, for the reload gauges. */
   readonly #reloads: ReloadStatus;
   #state: HandlerState;
@@ -117,6 +120,7 @@ class LiveApp implements App {
       this.#reloads,
       options.stateStatus,
     );
+    this.#limits = new Limits({ store: this.#store, events: this.#metrics.limits });
     this.#state = {
       config,
       authenticator: users ? this.#newAuthenticator(users) : null,
@@ -212,6 +216,7 @@ class LiveApp implements App {
       );
     }
     this.#verifier.close();
+    this.#limits.close();
     if (!this.#options.shared) await this.#store.close();
     await this.#accessLog.close();
   }
@@ -347,6 +352,7 @@ class LiveApp implements App {
       throttle: settings ? new Throttle(this.#store, settings, this.#log) : null,
       metrics: this.#metrics,
       otherMetrics: this.#options.otherMetrics,
+      limits: this.#limits,
     });
   }
 }
