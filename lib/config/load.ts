@@ -7,6 +7,7 @@ import { constants } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { z } from "zod";
 import { InputError } from "../errors.ts";
+import { DEFAULTS } from "../defaults.ts";
 import { parseJsonStrict } from "./json_text.ts";
 import { errorCode, fileProblem, resolveTls } from "./files.ts";
 import { formatIssue, inDocumentOrder } from "./messages.ts";
@@ -93,12 +94,25 @@ async function resolveConfig(raw: RawConfig, file: string, shown: string): Promi
 }
 
 function resolveRoute(r: RawConfig["routes"][number]): RouteConfig {
+  const list = typeof r.upstream === "string" ? [r.upstream] : r.upstream;
+  const health = r.healthCheck;
   return {
     path: r.path,
     prefix: r.path.replace(/\/$/, ""),
-    upstream: new URL(r.upstream),
+    upstream: new URL(list[0]),
     // The raw text decides: new URL() gives "http://h:9090" the path "/" as well.
-    stripPrefix: /^[a-z]+:\/\/[^/]*\//i.test(r.upstream),
+    stripPrefix: /^[a-z]+:\/\/[^/]*\//i.test(list[0]),
+    upstreams: list.map((u) => new URL(u).href),
+    balance: r.balance ?? DEFAULTS.upstreams.balance,
+    healthCheck: health
+      ? {
+        path: health.path,
+        intervalMs: Math.round(health.intervalSeconds * 1000),
+        timeoutMs: Math.round(health.timeoutSeconds * 1000),
+        unhealthyAfter: health.unhealthyAfter,
+        healthyAfter: health.healthyAfter,
+      }
+      : null,
     auth: r.auth,
     timeoutMs: Math.max(1, Math.round(r.timeoutSeconds * 1000)),
     forwardAuthorization: r.forwardAuthorization,

@@ -34,8 +34,11 @@ export interface RequestFacts {
   readonly authFailure?: string;
   /** Whether a successful login was served from the credential cache. */
   readonly cacheHit?: boolean;
-  /** "timeout", "refused" (any other failure before headers) or "cut" (mid-body). */
-  readonly upstreamError?: "timeout" | "refused" | "cut";
+  /**
+   * "timeout", "refused" (any other failure before headers), "unavailable" (no healthy upstream)
+   * or "cut" (mid-body).
+   */
+  readonly upstreamError?: "timeout" | "refused" | "unavailable" | "cut";
 }
 
 /** Whether the files promgate serves loaded (lib/service/reload_status.ts), for the reload gauges. */
@@ -84,6 +87,10 @@ export interface MetricsSnapshot {
   readonly cache: [string, number][];
   readonly durations: [string, Histogram][];
   readonly inFlight: number;
+  /** Routes with several upstreams: requests and retries by route and upstream, and health. */
+  readonly upstreamRequests?: [string, number][];
+  readonly upstreamRetries?: [string, number][];
+  readonly upstreamUp?: [string, number][];
 }
 
 /** Adds `from`'s entries to `into`'s (counters and histograms alike). */
@@ -108,8 +115,12 @@ export class Metrics {
   readonly #upstreamErrors = new Counter();
   readonly #cache = new Counter();
   readonly #durations = new Map<string, Histogram>();
+  readonly #upstreamRequests = new Counter();
+  readonly #upstreamRetries = new Counter();
   readonly #startedAt = Date.now() / 1000;
   #inFlight = 0;
+  /** [route, origin, up] of every pooled upstream now (lib/http/upstreams.ts). */
+  upstreamHealth: () => [string, string, boolean][] = () => [];
 
   /**
    * `reloads` is the process's reload record, the same object in every server thread's view
@@ -153,6 +164,16 @@ export class Metrics {
     this.#upstreamErrors.inc(`${label("route", route)},${label("kind", "cut")}`);
   }
 
+  /** A request (or WebSocket) was sent to `origin`, one of `route`'s several upstreams. */
+  upstreamRequest(route: string, origin: string): void {
+    this.#upstreamRequests.inc(`${label("route", route)},${label("upstream", origin)}`);
+  }
+
+  /** A request that failed on another upstream was sent again, to `origin`. */
+  upstreamRetry(route: string, origin: string): void {
+    this.#upstreamRetries.inc(`${label("route", route)},${label("upstream", origin)}`);
+  }
+
   /** The two gauges Prometheus itself exports for its config, under promgate's name. */
   #renderReloads(family: (name: string, type: string, help: string) => void, out: string[]) {
     const reloads = this.reloads!;
@@ -170,6 +191,41 @@ export class Metrics {
     );
     out.push(
       `promgate_config_last_reload_success_timestamp_seconds ${reloads.lastSuccessSeconds()}`,
+    );
+  }
+
+  /** The per-upstream families; up in every thread's view (threads check on their own) is up. */
+  #renderUpstreams(
+    others: readonly MetricsSnapshot[],
+    counter: (name: string, help: string, c: Counter) => void,
+    family: (name: string, type: string, help: string) => void,
+    out: string[],
+  ): void {
+    const snaps = [this.snapshot(), ...others];
+    const up = new Map<string, number>();
+    for (const snap of snaps) mergeInto(up, snap.upstreamUp ?? [], Math.min);
+    if (up.size === 0) return;
+    family(
+      "promgate_upstream_up",
+      "gauge",
+      "Whether promgate sends requests to this upstream of a route with several (1), or " +
+        "passes it over as down (0).",
+    );
+    for (const [labels, v] of up) out.push(`promgate_upstream_up{${labels}} ${v}`);
+    const total = (pick: (s: MetricsSnapshot) => [string, number][] | undefined) => {
+      const c = new Counter();
+      for (const snap of snaps) mergeInto(c.values, pick(snap) ?? [], (a, b) => a + b);
+      return c;
+    };
+    counter(
+      "promgate_upstream_requests_total",
+      "Requests sent to each upstream of a route with several, retries included.",
+      total((s) => s.upstreamRequests),
+    );
+    counter(
+      "promgate_upstream_retries_total",
+      "Requests sent again to this upstream after another failed before answering.",
+      total((s) => s.upstreamRetries),
     );
   }
 
@@ -197,6 +253,11 @@ export class Metrics {
         [route, h],
       ) => [route, { ...h, buckets: [...h.buckets] }]),
       inFlight: this.#inFlight,
+      upstreamRequests: [...this.#upstreamRequests.values],
+      upstreamRetries: [...this.#upstreamRetries.values],
+      upstreamUp: this.upstreamHealth().map((
+        [route, origin, up],
+      ) => [`${label("route", route)},${label("upstream", origin)}`, up ? 1 : 0]),
     };
   }
 
@@ -263,6 +324,7 @@ export class Metrics {
       "Upstream failures promgate answered or cut itself, by route and kind.",
       total((snap) => snap.upstreamErrors),
     );
+    this.#renderUpstreams(others, counter, family, out);
     family("promgate_requests_in_flight", "gauge", "Requests being served now.");
     out.push(`promgate_requests_in_flight ${inFlight}`);
     family("promgate_build_info", "gauge", "Always 1; the labels say which promgate this is.");
