@@ -102,6 +102,25 @@ function resolveRoute(r: RawConfig["routes"][number]): RouteConfig {
     upstream: new URL(list[0]),
     // The raw text decides: new URL() gives "http://h:9090" the path "/" as well.
     stripPrefix: /^[a-z]+:\/\/[^/]*\//i.test(list[0]),
+    // Named only where the file uses them, so a one-upstream route is resolved as it always was.
+    ...(typeof r.upstream === "string" && !health ? {} : severalUpstreams(r, list)),
+    auth: r.auth,
+    timeoutMs: Math.max(1, Math.round(r.timeoutSeconds * 1000)),
+    forwardAuthorization: r.forwardAuthorization,
+    policy: { allow: r.allow ?? null, readOnly: r.readOnly, admins: r.admins },
+    forwardUser: r.forwardUser === true
+      ? "x-forwarded-user"
+      : r.forwardUser === false
+      ? null
+      : r.forwardUser.toLowerCase(),
+    tenancy: r.tenancy ? resolveTenancy(r.tenancy) : null,
+  };
+}
+
+/** upstreams, balance and healthCheck of a route with an upstream list or health checks. */
+function severalUpstreams(r: RawConfig["routes"][number], list: readonly string[]) {
+  const health = r.healthCheck;
+  return {
     upstreams: list.map((u) => new URL(u).href),
     balance: r.balance ?? DEFAULTS.upstreams.balance,
     healthCheck: health
@@ -113,16 +132,6 @@ function resolveRoute(r: RawConfig["routes"][number]): RouteConfig {
         healthyAfter: health.healthyAfter,
       }
       : null,
-    auth: r.auth,
-    timeoutMs: Math.max(1, Math.round(r.timeoutSeconds * 1000)),
-    forwardAuthorization: r.forwardAuthorization,
-    policy: { allow: r.allow ?? null, readOnly: r.readOnly, admins: r.admins },
-    forwardUser: r.forwardUser === true
-      ? "x-forwarded-user"
-      : r.forwardUser === false
-      ? null
-      : r.forwardUser.toLowerCase(),
-    tenancy: r.tenancy ? resolveTenancy(r.tenancy) : null,
   };
 }
 

@@ -293,9 +293,9 @@ const routeSchema = z.strictObject({
   }),
   upstream: z.union([
     upstreamUrl,
-    z.array(upstreamUrl).min(2).max(16).meta({
+    z.array(upstreamUrl).min(1).max(16).meta({
       description: "Several upstreams serving the same thing (an HA pair of Prometheus servers): " +
-        "2 to 16 URLs, all with the same path. See balance and healthCheck.",
+        "up to 16 URLs, all with the same path. See balance and healthCheck.",
       examples: [["http://prom-a:9090/", "http://prom-b:9090/"]],
     }),
   ]).meta({
