@@ -58,7 +58,7 @@ export const DEFAULTS = {
   },
   /**
    * Routes with several upstreams (lib/http/upstreams.ts). `downSeconds`: how long an upstream
-   * that failed a request (connect error, 502/503) is passed over when the route has no
+   * that failed a request (connect error, repeated 502/503) is passed over when the route has no
    * healthCheck (nginx's fail_timeout); with one, it is passed over until its checks pass again.
    */
   upstreams: {

@@ -37,7 +37,12 @@ Deno.test("first-available sends everything to the first upstream while it is up
   assertEquals(pool.pick(a), b, "a retry goes to the other one");
   pool.failed(a, "connection refused");
   assertEquals(pool.pick(), b);
-  pool.failed(b, "answered 503");
+  pool.answeredBadly(b, 503);
+  assertEquals(pool.pick(), b, "one 503 (a query that timed out) does not take it out");
+  pool.succeeded(b);
+  pool.answeredBadly(b, 503);
+  assertEquals(pool.pick(), b, "an answer in between starts the count again");
+  pool.answeredBadly(b, 502);
   assertEquals(pool.pick(), null, "none up: no pick, so the route answers 503");
 });
 
@@ -213,5 +218,18 @@ Deno.test("no upstream up: 503 at once, with the reason for the log", async () =
   assertEquals(r.status, 503);
   assertEquals(await r.text(), "503 Service Unavailable: no healthy upstream\n");
   assert(ms < 100, `${ms} ms`);
+  assert(h.errors[0].includes("no healthy upstream for route /prom/"), h.errors[0]);
+});
+
+Deno.test("a WebSocket upgrade with no upstream up gets 503 at once", async () => {
+  const live = startUpstream(() => new Response("live"));
+  const h = handlerWith(live, { healthCheck: { ...CHECK, unhealthyAfter: 1 } });
+  await live.close();
+  await h.pool.checkAll();
+  const r = await h.send("/prom/api/live/ws", {
+    headers: { upgrade: "websocket", connection: "Upgrade", "sec-websocket-version": "13" },
+  });
+  assertEquals(r.status, 503);
+  await r.body?.cancel();
   assert(h.errors[0].includes("no healthy upstream for route /prom/"), h.errors[0]);
 });

@@ -330,7 +330,8 @@ const routeSchema = z.strictObject({
     }),
     unhealthyAfter: z.number().int().min(1).max(100).default(HC.unhealthyAfter).meta({
       description: "Consecutive failed checks that mark an upstream down. Default " +
-        `${HC.unhealthyAfter}. A failed request (connect error, 502, 503) marks it down at once.`,
+        `${HC.unhealthyAfter}. A refused or reset connection marks it down at once; this many 502/503 ` +
+        "answers in a row do too.",
       examples: [HC.unhealthyAfter],
     }),
     healthyAfter: z.number().int().min(1).max(100).default(HC.healthyAfter).meta({

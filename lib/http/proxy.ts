@@ -143,7 +143,7 @@ async function exchangeWith(p: ProxyRequest, pool: UpstreamPool, u: Upstream) {
   const status = tried.result.response.status;
   if (tried.retryable) pool.failed(u, tried.result.error ?? "request failed");
   else if (!tried.result.error && (status === 502 || status === 503)) {
-    pool.failed(u, `answered ${status}`);
+    pool.answeredBadly(u, status);
   } else if (!tried.result.error) pool.succeeded(u);
   return tried;
 }

@@ -2,7 +2,8 @@
  * Routes with several upstreams (`"upstream": [url, url]`): which one serves a request, and which
  * are healthy. Each such route gets a pool; a pool knows each upstream's health from active
  * checks (GET healthCheck.path on an interval) and from requests (a connect error, a body that
- * broke off before promgate sent anything, or a 502/503 answer marks it down at once).
+ * broke off before promgate sent anything marks it down at once; unhealthyAfter 502/503 answers
+ * in a row do too).
  *
  * Picking never waits: among the upstreams that are up, "first-available" takes the first in
  * config order and "least-loaded" the one with fewest requests in flight. When none is up the
@@ -105,8 +106,20 @@ export class UpstreamPool {
     this.#set(u, false, reason);
   }
 
+  /**
+   * `u` answered 502 or 503. Prometheus also answers 503 to a query that timed out, so one such
+   * answer does not take a server out: `unhealthyAfter` of them in a row (counted with failed
+   * checks) do.
+   */
+  answeredBadly(u: Upstream, status: number): void {
+    const limit = this.#check?.unhealthyAfter ?? DEFAULTS.upstreams.healthCheck.unhealthyAfter;
+    u.passes = 0;
+    if (++u.fails >= limit) this.failed(u, `answered ${status} ${u.fails} times in a row`);
+  }
+
   /** A request to `u` got an answer: an upstream tried again after downSeconds is back. */
   succeeded(u: Upstream): void {
+    if (u.up) u.fails = 0;
     if (!u.up && this.#check === null) this.#set(u, true, "it answered a request");
   }
 
@@ -181,7 +194,11 @@ async function probe(fetchUpstream: UpstreamFetch, url: string, timeoutMs: numbe
     if (controller.signal.aborted) return `gave no answer within ${timeoutMs / 1000} s`;
     let e = error;
     while (e instanceof Error && e.cause instanceof Error) e = e.cause;
-    return `failed: ${e instanceof Error ? e.message.split("\n")[0] : String(e)}`;
+    const message = e instanceof Error ? e.message : String(e);
+    // Deno's fetch wraps the reason ("error sending request for url (…): …"); the URL is known.
+    return `failed: ${
+      message.replace(/^error sending request for url \([^)]*\):\s*/, "").split("\n")[0]
+    }`;
   } finally {
     clearTimeout(timer);
   }
