@@ -56,6 +56,22 @@ export const DEFAULTS = {
     readOnly: false,
     forwardUser: false,
   },
+  /**
+   * Routes with several upstreams (lib/http/upstreams.ts). `downSeconds`: how long an upstream
+   * that failed a request (connect error, repeated 502/503) is passed over when the route has no
+   * healthCheck (nginx's fail_timeout); with one, it is passed over until its checks pass again.
+   */
+  upstreams: {
+    balance: "first-available",
+    downSeconds: 10,
+    healthCheck: {
+      path: "/-/ready",
+      intervalSeconds: 5,
+      timeoutSeconds: 2,
+      unhealthyAfter: 2,
+      healthyAfter: 1,
+    },
+  },
   /** routes[].tenancy: the most bytes of a form body read to rewrite its PromQL (1 MiB). */
   tenancy: { maxBodyBytes: 1024 * 1024 },
   accessLog: { format: "combined", path: "-" },

@@ -186,6 +186,20 @@ const BAD: Record<string, string[]> = {
   upstream_no_scheme: ['routes[0].upstream: "localhost:9090" is not an http:// or https:// URL.'],
   upstream_query: ['routes[0].upstream: "http://localhost:9090/?x=1" has a query or fragment'],
   upstream_userinfo: ['"http://***@localhost:9090/" contains a user name or password'],
+  upstreams_bad_url: ['routes[0].upstream[1]: "ftp://prom-b/" is not an http:// or https:// URL.'],
+  upstreams_balance_single: [
+    'routes[0].balance: needs several upstreams; write "upstream" as an array',
+  ],
+  upstreams_health_unknown_key: [
+    'routes[0].healthCheck: unknown key "interval". Valid keys: path, intervalSeconds,',
+  ],
+  upstreams_paths_differ: [
+    'routes[0].upstream[1]: "http://prom-b:9090/prometheus/" has the path "/prometheus/", but ' +
+    '"http://prom-a:9090/" has "/"; every upstream of a route must have the same path',
+  ],
+  upstreams_same_server: [
+    'routes[0].upstream[1]: "http://PROM-A:9090/" names the same server as routes[0].upstream[0]',
+  ],
 };
 
 async function fixtures(suffix: string): Promise<string[]> {
@@ -642,4 +656,22 @@ Deno.test("route paths: the root, a bare segment and RFC 3986 sub-delims are fin
     "/healthz",
     "/~user",
   ]);
+});
+
+Deno.test("a route with several upstreams loads them with its balance and health checks", async () => {
+  const [route] = (await loadConfig(`${dir}upstreams_pair.good.json`)).routes;
+  assert.equal(route.upstream.href, "http://prom-a:9090/");
+  assert.deepEqual(route.upstreams, ["http://prom-a:9090/", "http://prom-b:9090/"]);
+  assert.equal(route.balance, "least-loaded");
+  assert.deepEqual(route.healthCheck, {
+    path: "/-/ready",
+    intervalMs: 5000,
+    timeoutMs: 2000,
+    unhealthyAfter: 2,
+    healthyAfter: 1,
+  });
+  const [single] = (await loadConfig(`${dir}minimal.good.json`)).routes;
+  // A one-upstream route is resolved as before: no pool, sent as is.
+  assert.equal(single.upstreams, undefined);
+  assert.equal(single.healthCheck, undefined);
 });

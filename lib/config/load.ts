@@ -113,12 +113,16 @@ function resolveLimits(rules: NonNullable<RawConfig["limits"]>, at: string): Lim
 }
 
 function resolveRoute(r: RawConfig["routes"][number], index: number): RouteConfig {
+  const list = typeof r.upstream === "string" ? [r.upstream] : r.upstream;
+  const health = r.healthCheck;
   return {
     path: r.path,
     prefix: r.path.replace(/\/$/, ""),
-    upstream: new URL(r.upstream),
+    upstream: new URL(list[0]),
     // The raw text decides: new URL() gives "http://h:9090" the path "/" as well.
-    stripPrefix: /^[a-z]+:\/\/[^/]*\//i.test(r.upstream),
+    stripPrefix: /^[a-z]+:\/\/[^/]*\//i.test(list[0]),
+    // Named only where the file uses them, so a one-upstream route is resolved as it always was.
+    ...(typeof r.upstream === "string" && !health ? {} : severalUpstreams(r, list)),
     auth: r.auth,
     timeoutMs: Math.max(1, Math.round(r.timeoutSeconds * 1000)),
     forwardAuthorization: r.forwardAuthorization,
@@ -130,6 +134,24 @@ function resolveRoute(r: RawConfig["routes"][number], index: number): RouteConfi
       : r.forwardUser.toLowerCase(),
     tenancy: r.tenancy ? resolveTenancy(r.tenancy) : null,
     ...(r.limits ? { limits: resolveLimits(r.limits, `routes[${index}].limits`) } : {}),
+  };
+}
+
+/** upstreams, balance and healthCheck of a route with an upstream list or health checks. */
+function severalUpstreams(r: RawConfig["routes"][number], list: readonly string[]) {
+  const health = r.healthCheck;
+  return {
+    upstreams: list.map((u) => new URL(u).href),
+    balance: r.balance ?? DEFAULTS.upstreams.balance,
+    healthCheck: health
+      ? {
+        path: health.path,
+        intervalMs: Math.round(health.intervalSeconds * 1000),
+        timeoutMs: Math.round(health.timeoutSeconds * 1000),
+        unhealthyAfter: health.unhealthyAfter,
+        healthyAfter: health.healthyAfter,
+      }
+      : null,
   };
 }
 

@@ -48,6 +48,10 @@ const at = (
 
 /** For accessLog-like unions: an object gets the object branch's issues, anything else one line. */
 function formatUnion(issue: z.core.$ZodIssueInvalidUnion, raw: unknown): Line[] {
+  // A required union (routes[].upstream: a URL or a list of them) that is absent.
+  if (valueAt(raw, issue.path) === undefined) {
+    return [{ order: issue.path, text: at(issue.path, "missing." + exampleText(issue.path)) }];
+  }
   const branch = issue.errors.find((errs) => errs.every((e) => e.path.length > 0 || isKeyIssue(e)));
   if (branch) {
     return branch.flatMap((e) => formatIssue({ ...e, path: [...issue.path, ...e.path] }, raw));

@@ -2,8 +2,10 @@
 export { loadConfig } from "./load.ts";
 export { readTlsFiles } from "./files.ts";
 export type {
+  BalanceMode,
   Config,
   Groups,
+  HealthCheckConfig,
   JwtConfig,
   JwtKeySource,
   LimitRule,

@@ -236,6 +236,7 @@ export function crossFieldIssues(raw: unknown): PathIssue[] {
     if (isRecord(r.tenancy)) tenancyIssues(r, r.tenancy, i, groups, add);
   });
   limitsIssues(raw, routes, groups, add);
+  routes.forEach((r, i) => upstreamListIssues(r, i, add));
   const seen = new Map<string, number>();
   routes.forEach((r, i) => {
     if (typeof r.path !== "string") return;
@@ -249,6 +250,54 @@ export function crossFieldIssues(raw: unknown): PathIssue[] {
     );
   });
   return issues;
+}
+
+/**
+ * Several upstreams of one route serve the same URL space: the route prefix maps onto one path,
+ * which Location rewriting and readOnly/tenancy decisions use, so every URL must have that path.
+ * balance only means something with several.
+ */
+function upstreamListIssues(
+  r: Record<string, unknown>,
+  i: number,
+  add: (path: (string | number)[], message: string) => void,
+): void {
+  const list = r.upstream;
+  if (!Array.isArray(list)) {
+    if (r.balance !== undefined) {
+      add(
+        ["routes", i, "balance"],
+        'needs several upstreams; write "upstream" as an array of URLs, or remove "balance".',
+      );
+    }
+    return;
+  }
+  const urls = list.filter((u): u is string =>
+    typeof u === "string" && upstreamProblem(u) === null
+  );
+  if (urls.length === 0) return;
+  const pathOf = (u: string) => u.slice(u.indexOf("//") + 2).replace(/^[^/]*/, "");
+  const first = pathOf(urls[0]);
+  const origins = new Map<string, number>();
+  list.forEach((u, j) => {
+    if (typeof u !== "string" || upstreamProblem(u) !== null) return;
+    if (pathOf(u) !== first) {
+      add(
+        ["routes", i, "upstream", j],
+        `${show(u)} has the path ${show(pathOf(u))}, but ${show(urls[0])} has ` +
+          `${show(first)}; every upstream of a route must have the same path (the route's ` +
+          "prefix maps onto it). Use one route per path.",
+      );
+    }
+    const origin = new URL(u).origin;
+    const seen = origins.get(origin);
+    if (seen !== undefined) {
+      add(
+        ["routes", i, "upstream", j],
+        `${show(u)} names the same server as routes[${i}].upstream[${seen}]; remove one.`,
+      );
+    } else origins.set(origin, j);
+  });
 }
 
 /** allow/admins name known groups, and only make sense where they can apply. */

@@ -240,6 +240,15 @@ const authSchema = z.strictObject({
 
 /** The route defaults (lib/defaults.ts). */
 const R = DEFAULTS.route;
+/** The defaults of routes with several upstreams (lib/defaults.ts). */
+const U = DEFAULTS.upstreams;
+const HC = U.healthCheck;
+
+const upstreamUrl = z.string().min(1).superRefine(rule(upstreamProblem)).meta({
+  description: "http:// or https:// URL of the service, with no query, fragment or user:password@.",
+  examples: ["http://localhost:9090/"],
+  pattern: "^[Hh][Tt][Tt][Pp][Ss]?://", // for editors; the refinement gives the specific messages
+});
 
 const tenancySchema = z.strictObject({
   label: z.string().min(1).superRefine(rule(labelNameProblem)).optional().meta({
@@ -338,12 +347,57 @@ const routeSchema = z.strictObject({
     examples: ["/prometheus/"],
     pattern: "^/", // for editors; the refinement above gives the specific messages
   }),
-  upstream: z.string().min(1).superRefine(rule(upstreamProblem)).meta({
+  upstream: z.union([
+    upstreamUrl,
+    z.array(upstreamUrl).min(1).max(16).meta({
+      description: "Several upstreams serving the same thing (an HA pair of Prometheus servers): " +
+        "up to 16 URLs, all with the same path. See balance and healthCheck.",
+      examples: [["http://prom-a:9090/", "http://prom-b:9090/"]],
+    }),
+  ]).meta({
     description: 'http:// or https:// URL to forward to. With a path (even just "/") the ' +
       "matched prefix is replaced by it: /prometheus/metrics -> /metrics. A bare origin " +
-      '("http://localhost:9090") gets the request path unchanged.',
+      '("http://localhost:9090") gets the request path unchanged. An array of URLs with the ' +
+      "same path spreads requests over several upstreams (README, Several upstreams).",
     examples: ["http://localhost:9090/"],
-    pattern: "^[Hh][Tt][Tt][Pp][Ss]?://", // for editors, as above
+  }),
+  balance: z.enum(["first-available", "least-loaded"]).optional().meta({
+    description: 'With several upstreams: "first-available" sends every request to the first ' +
+      'healthy one in the order written (an HA pair); "least-loaded" to the healthy one with ' +
+      `the fewest requests in flight. Default "${U.balance}".`,
+    examples: ["least-loaded"],
+  }),
+  healthCheck: z.strictObject({
+    path: z.string().regex(/^\/[^?#\s]*$/, 'an absolute path such as "/-/ready"').default(
+      HC.path,
+    ).meta({
+      description: "Path asked with GET on each upstream's origin (not under the route's " +
+        `upstream path); any 2xx passes. Default "${HC.path}" (Prometheus' readiness).`,
+      examples: [HC.path],
+    }),
+    intervalSeconds: z.number().min(0.1).max(3600).default(HC.intervalSeconds).meta({
+      description: `Seconds between checks of each upstream. Default ${HC.intervalSeconds}.`,
+      examples: [HC.intervalSeconds],
+    }),
+    timeoutSeconds: z.number().min(0.05).max(600).default(HC.timeoutSeconds).meta({
+      description:
+        `Seconds a check may take before it counts as failed. Default ${HC.timeoutSeconds}.`,
+      examples: [HC.timeoutSeconds],
+    }),
+    unhealthyAfter: z.number().int().min(1).max(100).default(HC.unhealthyAfter).meta({
+      description: "Consecutive failed checks that mark an upstream down. Default " +
+        `${HC.unhealthyAfter}. A refused or reset connection marks it down at once; this many 502/503 ` +
+        "answers in a row do too.",
+      examples: [HC.unhealthyAfter],
+    }),
+    healthyAfter: z.number().int().min(1).max(100).default(HC.healthyAfter).meta({
+      description: "Consecutive passed checks that bring a down upstream back. Default " +
+        `${HC.healthyAfter}.`,
+      examples: [HC.healthyAfter],
+    }),
+  }).optional().meta({
+    description: "Active health checks of the route's upstreams. Without them, an upstream " +
+      `that failed a request is passed over for ${U.downSeconds} s, then tried again.`,
   }),
   auth: z.boolean().default(R.auth).meta({
     description: `Require basic auth. Default ${R.auth}; set` +

@@ -125,6 +125,15 @@ export interface RouteConfig {
   policy: RoutePolicy;
   /** The header that tells the upstream the authenticated user, or null for none. */
   forwardUser: string | null;
+  /**
+   * Every upstream of the route as URL text (hrefs, which cross to server threads as they are),
+   * `upstream` first; all share `upstream`'s path. Absent or one entry: just `upstream`.
+   */
+  upstreams?: readonly string[];
+  /** How a route with several upstreams picks one (lib/http/upstreams.ts). */
+  balance?: BalanceMode;
+  /** Active health checks of the route's upstreams, or null/absent for none. */
+  healthCheck?: HealthCheckConfig | null;
   /** Multi-tenancy, or null/absent for none (optional so configs written in code need not name it). */
   tenancy?: TenancyConfig | null;
   /** Per-user limits of this route, on top of the config's (absent: none). */
@@ -147,6 +156,21 @@ export interface LimitRule {
   readonly perSecond: number | null;
   /** Requests at once before perSecond applies (1 when there is no rate limit). */
   readonly burst: number;
+}
+
+/** "first-available": the first healthy upstream in config order; "least-loaded": fewest in flight. */
+export type BalanceMode = "first-available" | "least-loaded";
+
+/** routes[].healthCheck, resolved. */
+export interface HealthCheckConfig {
+  /** Absolute path on each upstream's origin, e.g. "/-/ready". */
+  path: string;
+  intervalMs: number;
+  timeoutMs: number;
+  /** Consecutive failed checks that mark an upstream down. */
+  unhealthyAfter: number;
+  /** Consecutive passed checks that mark a down upstream up again. */
+  healthyAfter: number;
 }
 
 /** promgate's own metrics endpoint (lib/http/metrics.ts). */

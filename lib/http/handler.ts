@@ -10,7 +10,8 @@ import type { Config, RouteConfig } from "../config/mod.ts";
 import type { ClientInfo } from "./types.ts";
 import { DEFAULTS } from "../defaults.ts";
 import { secureResponseHeaders, withoutHeader } from "./headers.ts";
-import { proxy, type ProxyRequest, type UpstreamClient, upstreamTarget } from "./proxy.ts";
+import { pickWebSocketTarget, proxy, type ProxyRequest, type UpstreamClient } from "./proxy.ts";
+import type { UpstreamPools } from "./upstreams.ts";
 import { canonicalTarget } from "./target.ts";
 import { challenge, plain } from "./responses.ts";
 import type { Metrics, MetricsSnapshot } from "./metrics.ts";
@@ -45,6 +46,8 @@ export interface HandlerState {
   /** JWT bearer tokens (lib/auth/jwt.ts), beside `authenticator`; absent or null: none. */
   readonly jwt?: JwtAuthenticator | null;
   readonly accessLog: AccessLog;
+  /** The pools of routes with several upstreams (lib/http/upstreams.ts); absent: none. */
+  readonly upstreams?: UpstreamPools | null;
 }
 
 /** Dependencies of the handler that outlive a reload. */
@@ -156,8 +159,9 @@ export function createHandler(deps: HandlerDeps) {
 const NONE: RouteMatch = { kind: "none" };
 
 /** Statuses promgate answers itself for a failed upstream, as metrics name them. */
-const UPSTREAM_ERRORS: Record<number, "timeout" | "refused" | undefined> = {
+const UPSTREAM_ERRORS: Record<number, "timeout" | "refused" | "unavailable" | undefined> = {
   502: "refused",
+  503: "unavailable",
   504: "timeout",
 };
 
@@ -329,14 +333,19 @@ async function handle(
     headerEntries: tenancy?.headerEntries ?? headerEntries,
     search: tenancy?.search ?? target.search,
     checkClientFirst: cacheHit === false,
+    pool: state.upstreams?.get(match.route),
+    counts: ctx.deps.metrics,
   };
   const accept = ctx.deps.client.acceptWebSocket;
-  const result = isWebSocketUpgrade(req) && accept
+  const socketTarget = isWebSocketUpgrade(req) && accept ? pickWebSocketTarget(proxyRequest) : null;
+  const result = socketTarget && "response" in socketTarget
+    ? socketTarget
+    : socketTarget
     ? await bridgeWebSocket({
-      ...upstreamTarget(proxyRequest),
+      ...socketTarget,
       request: req,
       route: match.route,
-      accept,
+      accept: accept!,
       connection: info,
     })
     : await proxy(proxyRequest);

@@ -35,8 +35,11 @@ export interface RequestFacts {
   readonly authFailure?: string;
   /** Whether a successful login was served from the credential cache. */
   readonly cacheHit?: boolean;
-  /** "timeout", "refused" (any other failure before headers) or "cut" (mid-body). */
-  readonly upstreamError?: "timeout" | "refused" | "cut";
+  /**
+   * "timeout", "refused" (any other failure before headers), "unavailable" (no healthy upstream)
+   * or "cut" (mid-body).
+   */
+  readonly upstreamError?: "timeout" | "refused" | "unavailable" | "cut";
 }
 
 /** Whether the files promgate serves loaded (lib/service/reload_status.ts), for the reload gauges. */
@@ -89,6 +92,10 @@ export interface MetricsSnapshot {
   readonly limitRefused?: [string, number][];
   readonly limitQueued?: [string, number][];
   readonly limitInFlight?: [string, number][];
+  /** Routes with several upstreams: requests and retries by route and upstream, and health. */
+  readonly upstreamRequests?: [string, number][];
+  readonly upstreamRetries?: [string, number][];
+  readonly upstreamUp?: [string, number][];
 }
 
 /** Adds `from`'s entries to `into`'s (counters and histograms alike). */
@@ -113,6 +120,8 @@ export class Metrics {
   readonly #upstreamErrors = new Counter();
   readonly #cache = new Counter();
   readonly #durations = new Map<string, Histogram>();
+  readonly #upstreamRequests = new Counter();
+  readonly #upstreamRetries = new Counter();
   readonly #startedAt = Date.now() / 1000;
   #inFlight = 0;
   readonly #limitRefused = new Counter();
@@ -126,6 +135,8 @@ export class Metrics {
     queued: (rule) => this.#limitQueued.inc(label("limit", rule)),
     inFlight: (rule, change) => this.#limitInFlight.inc(label("limit", rule), change),
   };
+  /** [route, origin, up] of every pooled upstream now (lib/http/upstreams.ts). */
+  upstreamHealth: () => [string, string, boolean][] = () => [];
 
   /**
    * `reloads` is the process's reload record, the same object in every server thread's view
@@ -169,6 +180,16 @@ export class Metrics {
     this.#upstreamErrors.inc(`${label("route", route)},${label("kind", "cut")}`);
   }
 
+  /** A request (or WebSocket) was sent to `origin`, one of `route`'s several upstreams. */
+  upstreamRequest(route: string, origin: string): void {
+    this.#upstreamRequests.inc(`${label("route", route)},${label("upstream", origin)}`);
+  }
+
+  /** A request that failed on another upstream was sent again, to `origin`. */
+  upstreamRetry(route: string, origin: string): void {
+    this.#upstreamRetries.inc(`${label("route", route)},${label("upstream", origin)}`);
+  }
+
   /** The two gauges Prometheus itself exports for its config, under promgate's name. */
   #renderReloads(family: (name: string, type: string, help: string) => void, out: string[]) {
     const reloads = this.reloads!;
@@ -186,6 +207,41 @@ export class Metrics {
     );
     out.push(
       `promgate_config_last_reload_success_timestamp_seconds ${reloads.lastSuccessSeconds()}`,
+    );
+  }
+
+  /** The per-upstream families; up in every thread's view (threads check on their own) is up. */
+  #renderUpstreams(
+    others: readonly MetricsSnapshot[],
+    counter: (name: string, help: string, c: Counter) => void,
+    family: (name: string, type: string, help: string) => void,
+    out: string[],
+  ): void {
+    const snaps = [this.snapshot(), ...others];
+    const up = new Map<string, number>();
+    for (const snap of snaps) mergeInto(up, snap.upstreamUp ?? [], Math.min);
+    if (up.size === 0) return;
+    family(
+      "promgate_upstream_up",
+      "gauge",
+      "Whether promgate sends requests to this upstream of a route with several (1), or " +
+        "passes it over as down (0).",
+    );
+    for (const [labels, v] of up) out.push(`promgate_upstream_up{${labels}} ${v}`);
+    const total = (pick: (s: MetricsSnapshot) => [string, number][] | undefined) => {
+      const c = new Counter();
+      for (const snap of snaps) mergeInto(c.values, pick(snap) ?? [], (a, b) => a + b);
+      return c;
+    };
+    counter(
+      "promgate_upstream_requests_total",
+      "Requests sent to each upstream of a route with several, retries included.",
+      total((s) => s.upstreamRequests),
+    );
+    counter(
+      "promgate_upstream_retries_total",
+      "Requests sent again to this upstream after another failed before answering.",
+      total((s) => s.upstreamRetries),
     );
   }
 
@@ -216,6 +272,11 @@ export class Metrics {
       limitRefused: [...this.#limitRefused.values],
       limitQueued: [...this.#limitQueued.values],
       limitInFlight: [...this.#limitInFlight.values],
+      upstreamRequests: [...this.#upstreamRequests.values],
+      upstreamRetries: [...this.#upstreamRetries.values],
+      upstreamUp: this.upstreamHealth().map((
+        [route, origin, up],
+      ) => [`${label("route", route)},${label("upstream", origin)}`, up ? 1 : 0]),
     };
   }
 
@@ -300,6 +361,7 @@ export class Metrics {
     for (const [labels, v] of total((snap) => snap.limitInFlight ?? []).values) {
       out.push(`promgate_limit_in_flight{${labels}} ${v}`);
     }
+    this.#renderUpstreams(others, counter, family, out);
     family("promgate_requests_in_flight", "gauge", "Requests being served now.");
     out.push(`promgate_requests_in_flight ${inFlight}`);
     family("promgate_build_info", "gauge", "Always 1; the labels say which promgate this is.");

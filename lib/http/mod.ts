@@ -9,6 +9,7 @@ export { Metrics } from "./metrics.ts";
 export type { MetricsSnapshot } from "./metrics.ts";
 export { policyWarnings } from "./policy.ts";
 export { plain } from "./responses.ts";
+export { UpstreamPools } from "./upstreams.ts";
 export type {
   AcceptWebSocket,
   ClientInfo,

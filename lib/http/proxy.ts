@@ -18,6 +18,7 @@ import { plain } from "./responses.ts";
 import { rewriteLocation } from "./routes.ts";
 import type { AcceptWebSocket, ClientInfo, UpstreamFetch } from "./types.ts";
 import { errorText } from "../log.ts";
+import type { Upstream, UpstreamPool } from "./upstreams.ts";
 
 /** The runtime services the proxy uses. */
 export interface UpstreamClient {
@@ -59,6 +60,16 @@ export interface ProxyRequest {
    * enough): then nothing is sent upstream if it has.
    */
   readonly checkClientFirst?: boolean;
+  /** The route's upstreams when it has several (lib/http/upstreams.ts); absent: route.upstream. */
+  readonly pool?: UpstreamPool;
+  /** Counts requests and retries per upstream (lib/http/metrics.ts). */
+  readonly counts?: UpstreamCounts;
+}
+
+/** Per-upstream counters of a route with several upstreams. */
+export interface UpstreamCounts {
+  upstreamRequest(route: string, origin: string): void;
+  upstreamRetry(route: string, origin: string): void;
 }
 
 /**
@@ -86,11 +97,76 @@ function clientGone(): ProxyResult {
   };
 }
 
-/** Sends the request upstream and builds the client's response (502/504 on upstream failure). */
+/**
+ * Sends the request upstream and builds the client's response (502/504 on upstream failure).
+ * With several upstreams: one picked by the pool (503 at once when none is up), and a request
+ * that can be sent again (see {@link replayable}) is retried once on another when the first
+ * failed before promgate sent the client anything.
+ */
 export async function proxy(p: ProxyRequest): Promise<ProxyResult> {
+  const { pool } = p;
+  if (!pool) return (await exchange(p, p.route.upstream.origin)).result;
+  // Gone while we authenticated: don't ask upstream.
+  if (p.checkClientFirst && p.request.signal.aborted) return clientGone();
+  const first = pool.pick();
+  if (!first) return noUpstream(pool);
+  const tried = await exchangeWith(p, pool, first);
+  if (!tried.retryable || !replayable(p.request)) return tried.result;
+  const second = pool.pick(first);
+  if (!second) return tried.result;
+  p.counts?.upstreamRetry(pool.route, second.origin);
+  return (await exchangeWith(p, pool, second)).result;
+}
+
+/**
+ * Whether a request may be sent twice: GET, HEAD and OPTIONS with no body. A POSTed PromQL
+ * query would be safe too, but its body streams and is gone once sent; remote write is not safe.
+ */
+function replayable(request: Request): boolean {
+  const method = request.method;
+  return (method === "GET" || method === "HEAD" || method === "OPTIONS") && request.body === null;
+}
+
+/** Every upstream of the route is down: answer at once rather than wait on one. */
+function noUpstream(pool: UpstreamPool): ProxyResult {
+  const names = pool.members.map((u) => u.origin).join(", ");
+  return {
+    ...plain(503, "503 Service Unavailable: no healthy upstream\n", { "retry-after": "1" }),
+    error: `no healthy upstream for route ${pool.route} (${names} all down)`,
+  };
+}
+
+/** One exchange with `u`, feeding its outcome back to the pool (the passive health check). */
+async function exchangeWith(p: ProxyRequest, pool: UpstreamPool, u: Upstream) {
+  p.counts?.upstreamRequest(pool.route, u.origin);
+  const tried = await exchange(p, u.origin, pool.begin(u));
+  const status = tried.result.response.status;
+  if (tried.retryable) pool.failed(u, tried.result.error ?? "request failed");
+  else if (!tried.result.error && (status === 502 || status === 503)) {
+    pool.answeredBadly(u, status);
+  } else if (!tried.result.error) pool.succeeded(u);
+  return tried;
+}
+
+/** An exchange's result, and whether it failed before the client could have seen anything. */
+interface Exchange {
+  readonly result: ProxyResult;
+  /** The upstream failed (not a timeout, not the client leaving) before the response began. */
+  readonly retryable: boolean;
+}
+
+/** Sends the request to `origin`; `finished` is called once the exchange is over. */
+async function exchange(
+  p: ProxyRequest,
+  origin: string,
+  finished: () => void = () => {},
+): Promise<Exchange> {
   const { request, route } = p;
   // Gone while we authenticated: don't ask upstream.
-  if (p.checkClientFirst && request.signal.aborted) return clientGone();
+  if (p.checkClientFirst && request.signal.aborted) {
+    finished();
+    return { result: clientGone(), retryable: false };
+  }
   const acceptEncoding = withoutRefused(request.headers.get("accept-encoding"));
   const controller = new AbortController();
   let headersIn = false;
@@ -99,12 +175,19 @@ export async function proxy(p: ProxyRequest): Promise<ProxyResult> {
     if (!headersIn) return controller.abort(new UpstreamTimeout());
     controller.abort(new UpstreamStall());
     // Once the body streams to the client, cutting it is all promgate can do; say why.
-    if (streaming) p.onBodyCut?.(`${stallReason(route)}; response cut`);
+    if (streaming) p.onBodyCut?.(`${stallReason(route, origin)}; response cut`);
   });
   deadline.whenOlderThan(CLIENT_WATCH_MS, () => followClient(request.signal, controller));
+  const failed = (error: unknown): Exchange => {
+    deadline.done();
+    finished();
+    const result = failure(error, controller.signal, route, origin);
+    // A client that left (its body stream broke, say) says nothing about the upstream.
+    return { result, retryable: !controller.signal.aborted && !request.signal.aborted };
+  };
   let upstream: Response;
   try {
-    upstream = await p.client.fetchUpstream(upstreamUrl(p), {
+    upstream = await p.client.fetchUpstream(upstreamUrl(p, origin), {
       method: request.method,
       headers: upstreamHeaders(p, acceptEncoding),
       body: request.body,
@@ -113,8 +196,7 @@ export async function proxy(p: ProxyRequest): Promise<ProxyResult> {
       duplex: "half",
     });
   } catch (error) {
-    deadline.done();
-    return failure(error, controller.signal, route);
+    return failed(error);
   }
   headersIn = true;
   deadline.arrived();
@@ -122,11 +204,15 @@ export async function proxy(p: ProxyRequest): Promise<ProxyResult> {
     const result = await clientResponse(p, upstream, deadline, controller.signal);
     streaming = result.bytes === undefined;
     const release = streaming ? p.connection?.hold?.() : undefined;
-    if (release) deadline.afterDone(release);
-    return result;
+    if (streaming) {
+      deadline.afterDone(() => {
+        release?.();
+        finished();
+      });
+    } else finished();
+    return { result, retryable: false };
   } catch (error) {
-    deadline.done();
-    return failure(error, controller.signal, route);
+    return failed(error);
   }
 }
 
@@ -140,12 +226,17 @@ function followClient(client: AbortSignal, upstream: AbortController): void {
  * The upstream URL: its origin, the route's upstream path and the client's query. The path never
  * starts with "//" nor holds a backslash (lib/http/routes.ts), so the text parses as this origin's.
  */
-function upstreamUrl(p: ProxyRequest): string {
-  return p.route.upstream.origin + p.upstreamPath + p.search;
+function upstreamUrl(p: ProxyRequest, origin: string): string {
+  return origin + p.upstreamPath + p.search;
 }
 
-function stallReason(route: RouteConfig): string {
-  return `upstream ${route.upstream.href} sent nothing for ${route.timeoutMs / 1000} s ` +
+/** The upstream as logs name it: the route's URL text, with this request's origin. */
+function upstreamName(route: RouteConfig, origin: string): string {
+  return origin === route.upstream.origin ? route.upstream.href : origin + route.upstream.pathname;
+}
+
+function stallReason(route: RouteConfig, origin: string): string {
+  return `upstream ${upstreamName(route, origin)} sent nothing for ${route.timeoutMs / 1000} s ` +
     "in the middle of the body";
 }
 
@@ -154,8 +245,23 @@ function stallReason(route: RouteConfig): string {
  * bridge, which makes its own handshake): Accept-Encoding is left out.
  */
 export function upstreamTarget(p: ProxyRequest): { url: URL; headers: Headers } {
-  const url = new URL(upstreamUrl(p));
+  const url = new URL(upstreamUrl(p, p.route.upstream.origin));
   return { url, headers: new Headers(upstreamHeaders(p, null)) };
+}
+
+/**
+ * {@link upstreamTarget} for a WebSocket on a route with several upstreams: one picked once for
+ * the socket's life, or the 503 to answer when none is up.
+ */
+export function pickWebSocketTarget(
+  p: ProxyRequest,
+): { url: URL; headers: Headers } | ProxyResult {
+  const { pool } = p;
+  if (!pool) return upstreamTarget(p);
+  const u = pool.pick();
+  if (!u) return noUpstream(pool);
+  p.counts?.upstreamRequest(pool.route, u.origin);
+  return { url: new URL(upstreamUrl(p, u.origin)), headers: new Headers(upstreamHeaders(p, null)) };
 }
 
 /**
@@ -180,10 +286,15 @@ function upstreamHeaders(p: ProxyRequest, acceptEncoding: string | null): [strin
   return headers;
 }
 
-function failure(error: unknown, signal: AbortSignal, route: RouteConfig): ProxyResult {
-  const upstream = route.upstream.href;
+function failure(
+  error: unknown,
+  signal: AbortSignal,
+  route: RouteConfig,
+  origin: string,
+): ProxyResult {
+  const upstream = upstreamName(route, origin);
   if (signal.reason instanceof UpstreamStall) {
-    return { ...plain(504, "504 Gateway Timeout\n"), error: stallReason(route) };
+    return { ...plain(504, "504 Gateway Timeout\n"), error: stallReason(route, origin) };
   }
   if (signal.reason instanceof UpstreamTimeout) {
     return {

@@ -74,12 +74,18 @@ export function rewriteLocation(
     return location;
   }
   const absolute = /^[a-z][a-z0-9+.-]*:/i.test(location) || location.startsWith("//");
-  if (target.origin !== route.upstream.origin) return location;
+  if (!isRouteOrigin(route, target.origin)) return location;
   if (!absolute && !location.startsWith("/")) return location; // relative: resolves correctly as is
   const path = clientPathFor(route, target.pathname);
   if (!absolute && path === target.pathname) return location; // already right: keep it byte for byte
   // A path starting "//" would read as another host ("//evil.example/x"): keep one slash.
   return path.replace(/^\/{2,}/, "/") + queryOf(target) + target.hash;
+}
+
+/** Whether `origin` is one of the route's upstreams (several share one path; any may redirect). */
+function isRouteOrigin(route: RouteConfig, origin: string): boolean {
+  if (origin === route.upstream.origin) return true;
+  return (route.upstreams ?? []).some((href) => new URL(href).origin === origin);
 }
 
 /** The query with its "?", kept even when empty ("/graph?" stays so; URL.search says ""). */

@@ -17,6 +17,7 @@ import {
   Metrics,
   type MetricsSnapshot,
   plain,
+  UpstreamPools,
 } from "../http/mod.ts";
 import {
   type ClientTimeoutSweep,
@@ -127,7 +128,9 @@ class LiveApp implements App {
       tokens,
       jwt: jwtFor(config, users, null),
       accessLog: this.#accessLog,
+      upstreams: this.#newPools(config),
     };
+    this.#metrics.upstreamHealth = () => this.#state.upstreams?.health() ?? [];
     this.#throttleSettings = JSON.stringify(config.auth?.throttle ?? null);
     this.#handler = this.#newHandler(config);
   }
@@ -162,6 +165,7 @@ class LiveApp implements App {
         return plain(500, "500 Internal Server Error\n").response;
       },
     });
+    this.#state.upstreams?.start();
     // Listening with everything loaded is a successful load (as Prometheus counts its start).
     this.#reloads.started();
     if (!this.#options.connections) {
@@ -215,6 +219,7 @@ class LiveApp implements App {
         `shutdown grace of ${graceMs / 1000} s ran out; closing the requests still in flight`,
       );
     }
+    this.#state.upstreams?.stop();
     this.#verifier.close();
     this.#limits.close();
     if (!this.#options.shared) await this.#store.close();
@@ -322,7 +327,11 @@ class LiveApp implements App {
     // Reopened even when unchanged, so SIGHUP after logrotate moved the file starts a new one.
     await this.#accessLog.switchTo(openLog(config));
     const jwt = jwtFor(config, users, this.#state);
-    this.#state = { config, authenticator, tokens, jwt, accessLog: this.#accessLog };
+    // New health checks take over what the old ones knew, then the old ones stop.
+    const upstreams = this.#newPools(config);
+    upstreams.start(this.#state.upstreams);
+    this.#state.upstreams?.stop();
+    this.#state = { config, authenticator, tokens, jwt, accessLog: this.#accessLog, upstreams };
     await this.#watcher?.setPaths(this.#watchedFiles());
     const who = (users ? `, htpasswd ${config.auth!.htpasswdFile}: ${users.size} users` : "") +
       (tokens ? `, tokens ${config.auth!.tokensFile}: ${tokens.size} tokens` : "");
@@ -339,6 +348,13 @@ class LiveApp implements App {
 
   #newAuthenticator(users: Users): Authenticator {
     return new Authenticator(users, this.#verifier, undefined, this.#secret, this.#store);
+  }
+
+  /** The upstream pools of `config`'s routes with several upstreams (not started). */
+  #newPools(config: Config): UpstreamPools {
+    return new UpstreamPools(config, (url, init) => this.#runtime.fetchUpstream(url, init), {
+      notice: this.#notice,
+    });
   }
 
   #newHandler(config: Config): HttpHandler {
