@@ -6,6 +6,7 @@ export type {
   Groups,
   JwtConfig,
   JwtKeySource,
+  OidcConfig,
   RouteConfig,
   RoutePolicy,
   StateConfig,

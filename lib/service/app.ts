@@ -40,7 +40,7 @@ import { type FileWatcher, watchFiles } from "./file_watch.ts";
 import { oneLine, planReload, SwitchableAccessLog } from "./reload.ts";
 import { ReloadStatus } from "./reload_status.ts";
 import { ReloadQueue } from "./reload_queue.ts";
-import { jwtFor, reloadTokens, reloadUsers, tokensFor } from "./credentials.ts";
+import { jwtFor, oidcFor, reloadTokens, reloadUsers, tokensFor } from "./credentials.ts";
 import type { Runtime, Server } from "../runtime/mod.ts";
 import { buildCommit, VERSION } from "../version.ts";
 import { errorText } from "../log.ts";
@@ -122,6 +122,7 @@ class LiveApp implements App {
       authenticator: users ? this.#newAuthenticator(users) : null,
       tokens,
       jwt: jwtFor(config, users, null),
+      oidc: oidcFor(config, users, null),
       accessLog: this.#accessLog,
     };
     this.#throttleSettings = JSON.stringify(config.auth?.throttle ?? null);
@@ -317,7 +318,8 @@ class LiveApp implements App {
     // Reopened even when unchanged, so SIGHUP after logrotate moved the file starts a new one.
     await this.#accessLog.switchTo(openLog(config));
     const jwt = jwtFor(config, users, this.#state);
-    this.#state = { config, authenticator, tokens, jwt, accessLog: this.#accessLog };
+    const oidc = oidcFor(config, users, this.#state);
+    this.#state = { config, authenticator, tokens, jwt, oidc, accessLog: this.#accessLog };
     await this.#watcher?.setPaths(this.#watchedFiles());
     const who = (users ? `, htpasswd ${config.auth!.htpasswdFile}: ${users.size} users` : "") +
       (tokens ? `, tokens ${config.auth!.tokensFile}: ${tokens.size} tokens` : "");
