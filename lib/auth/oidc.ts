@@ -29,6 +29,8 @@ const STATE_SECONDS = 600;
 const FETCH_TIMEOUT_MS = 5000;
 /** After a failed discovery, the next request waits this long before trying again. */
 const DISCOVERY_RETRY_MS = 10_000;
+/** Sessions remembered after their first decryption (WebCrypto costs ~2x a cached login). */
+const SESSION_CACHE_SIZE = 10_000;
 const USER_NAME = /^[^\s\p{Cc}]+$/u;
 const MAX_USER_LENGTH = 256;
 
@@ -156,6 +158,8 @@ export class OidcAuthenticator {
   readonly #keys: Promise<CookieKeys>;
   readonly #client: oauth.Client;
   #server: Promise<oauth.AuthorizationServer> | null = null;
+  /** Cookie values already opened, to their session (bounded; the oldest go first). */
+  readonly #opened = new Map<string, Session>();
   #failedAt = -Infinity;
   #failure = "";
 
@@ -175,6 +179,24 @@ export class OidcAuthenticator {
   async session(cookieHeader: string | null): Promise<Session | null> {
     const text = cookieValue(cookieHeader, SESSION_COOKIE);
     if (!text) return null;
+    const known = this.#opened.get(text);
+    if (known) {
+      if (known.expires > Date.now() / 1000) return known;
+      this.#opened.delete(text);
+      return null;
+    }
+    const session = await this.#open(text);
+    if (session) {
+      if (this.#opened.size >= SESSION_CACHE_SIZE) {
+        this.#opened.delete(this.#opened.keys().next().value!);
+      }
+      this.#opened.set(text, session);
+    }
+    return session;
+  }
+
+  /** The session sealed in a cookie value, or null (changed, forged, expired). */
+  async #open(text: string): Promise<Session | null> {
     const value = await unseal((await this.#keys).session, text) as
       | { u?: unknown; g?: unknown; e?: unknown }
       | null;
