@@ -64,6 +64,7 @@ const oidc = new OidcAuthenticator({
   clientSecret: "unused",
   cookieSecret: crypto.getRandomValues(new Uint8Array(32)),
   groupsClaim: "groups",
+  externalOrigin: null,
 });
 const SESSION = await oidc.sessionCookie("bench-sso", ["ops", "viewers"]);
 const state = {

@@ -33,6 +33,7 @@ function config(overrides: Partial<OidcConfig> = {}): OidcConfig {
     sessionHours: 1,
     userClaim: "sub",
     groupsClaim: "groups",
+    externalOrigin: null,
     loginPath: O.loginPath,
     callbackPath: O.callbackPath,
     logoutPath: O.logoutPath,
@@ -200,6 +201,9 @@ Deno.test("auth.oidc in the config: secrets from files, and clear errors", async
     assertStringIncludes(await problem({ ...base, scopes: ["profile"] }), '"openid"');
     assertStringIncludes(await problem({ ...base, issuer: "http://idp.example.com" }), "issuer");
     assertStringIncludes(await problem({ ...base, clientSecret: "inline" }), "clientSecret");
+    assertStringIncludes(await problem({ ...base, externalUrl: "https://h/x" }), "externalUrl");
+    const behind = await loadConfig(await write({ ...base, externalUrl: "https://prom.example" }));
+    assertEquals(behind.auth!.oidc!.externalOrigin, "https://prom.example");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -216,8 +216,12 @@ export class OidcAuthenticator {
     return value.length > MAX_SESSION_COOKIE_BYTES ? null : value;
   }
 
-  /** The 302 to the provider's login, remembering `returnPath` (see {@link safeReturnPath}). */
-  async login(origin: string, returnPath: string): Promise<OidcAnswer> {
+  /**
+   * The 302 to the provider's login, remembering `returnPath` (see {@link safeReturnPath}).
+   * `requestOrigin` is how the client reached promgate, unless auth.oidc.externalUrl says.
+   */
+  async login(requestOrigin: string, returnPath: string): Promise<OidcAnswer> {
+    const origin = this.#config.externalOrigin ?? requestOrigin;
     let server: oauth.AuthorizationServer;
     try {
       server = await this.#discovered();
@@ -252,8 +256,9 @@ export class OidcAuthenticator {
   }
 
   /** Answers one of promgate's SSO endpoints ({@link owns}). */
-  async endpoint(req: Request, url: URL, origin: string): Promise<OidcAnswer> {
+  async endpoint(req: Request, url: URL, requestOrigin: string): Promise<OidcAnswer> {
     const c = this.#config;
+    const origin = c.externalOrigin ?? requestOrigin;
     if (url.pathname === c.loginPath) return await this.login(origin, url.searchParams.get("rd")!);
     if (url.pathname === c.logoutPath) return await this.#logout(origin);
     return await this.#callback(req, url, origin);

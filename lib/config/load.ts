@@ -199,6 +199,7 @@ async function resolveOidc(
     sessionHours: raw.sessionHours,
     userClaim: raw.userClaim,
     groupsClaim: raw.groupsClaim ?? null,
+    externalOrigin: raw.externalUrl === undefined ? null : new URL(raw.externalUrl).origin,
     loginPath: O.loginPath,
     callbackPath: O.callbackPath,
     logoutPath: O.logoutPath,

@@ -244,6 +244,19 @@ const oidcSchema = z.strictObject({
       "for every rule, as auth.jwt.groupsClaim. Default: none.",
     examples: ["groups"],
   }),
+  externalUrl: z.string().min(1).refine(
+    (u) => URL.canParse(u) && /^https?:$/.test(new URL(u).protocol) && new URL(u).pathname === "/",
+    {
+      message:
+        "externalUrl is not an http(s) URL without a path. Write e.g. https://prom.example.com",
+    },
+  ).optional().meta({
+    description: "The scheme and host browsers reach promgate at, when a TLS-terminating proxy " +
+      "in front of it changes them: the redirect URI becomes externalUrl + " + O.callbackPath +
+      ", and cookies are Secure when it is https. Default: from each request (its Host, and " +
+      "https when promgate serves tls).",
+    examples: ["https://prom.example.com"],
+  }),
 }).optional().meta({
   description: "Single sign-on for browsers: a browser without a session that asks for a page " +
     "is sent to the provider's login (authorization code flow with PKCE), then carries an " +

@@ -69,6 +69,8 @@ export interface OidcConfig {
   readonly userClaim: string;
   /** null: groups come from the config only. */
   readonly groupsClaim: string | null;
+  /** `scheme://host[:port]` browsers reach promgate at (externalUrl); null: from each request. */
+  readonly externalOrigin: string | null;
   readonly loginPath: string;
   readonly callbackPath: string;
   readonly logoutPath: string;
