@@ -4,7 +4,7 @@
  * (oidc-provider and its development login form, tests/_oidc_login_provider.ts) as auth.oidc's
  * issuer, and headless Chromium as the browser: it logs in at the provider, lands on the page it
  * asked for and runs a query. Then what must not work: a user without @ops on the admin API, a
- * forged or tampered session cookie, an API client (it gets 401, never a redirect), open
+ * forged or tampered session cookie, a session too large for a cookie, an API client (it gets 401, never a redirect), open
  * redirects after login, the session cookie reaching an upstream, a session after logout.
  */
 import type { Browser, BrowserContext, Page } from "playwright-core";
@@ -16,7 +16,9 @@ import { reservePort, waitForQuery, workDir } from "./_stack.ts";
 import { startTestUpstream } from "./_upstream.ts";
 import { basic, makeCert, makeHtpasswd, needs, type Promgate, startPromgate } from "./_util.ts";
 
-const USERS = { alice: ["ops"], bob: ["viewers"] };
+/** crowd's groups do not fit in a cookie: its login must fail clearly, not half-work. */
+const CROWD = Array.from({ length: 300 }, (_, i) => `team-with-a-long-name-${i}`);
+const USERS = { alice: ["ops"], bob: ["viewers"], crowd: CROWD };
 const COOKIE_SECRET = "sso-e2e-cookie-secret-0123456789abcdef0123456789";
 
 /** Logs `user` in at the provider's development form (any password), as a person would. */
@@ -184,6 +186,18 @@ Deno.test(
         assertEquals(await postStatus(bobPage, base + admin), 403);
         assertStringIncludes(g.stderr(), "refused POST /prometheus/api/v1/admin");
 
+        // A session too large for a cookie: 500 and a log line saying why, and no cookie.
+        const crowd = await browser.newContext();
+        crowd.setDefaultTimeout(15_000);
+        const crowdPage = await crowd.newPage();
+        await crowdPage.goto(`${base}/prometheus/graph`);
+        await logIn(crowdPage, idp.issuer, "crowd");
+        await crowdPage.waitForURL((url) => url.pathname === "/-/promgate/oidc/callback");
+        assertStringIncludes(await crowdPage.locator("body").innerText(), "500 Internal Server");
+        assertEquals(await sessionCookie(crowd), undefined);
+        assertStringIncludes(g.stderr(), "the session of crowd (300 groups) would exceed");
+        await crowd.close();
+
         // A cookie with one character changed, or one made up, gets the login redirect.
         const value = cookie.value;
         const flipped = value.slice(0, 20) + (value[20] === "A" ? "B" : "A") + value.slice(21);
@@ -207,7 +221,9 @@ Deno.test(
         await page.locator('input[name="login"]').waitFor();
         // The old cookie, replayed after logout, is still valid until it expires: logout ends
         // the browser's session; it is not a revocation list. Nothing logged a cookie value.
-        assert(!g.stderr().includes(value) && !g.stdout().includes(value));
+        for (const secret of [value, LOGIN_CLIENT_SECRET, COOKIE_SECRET]) {
+          assert(!g.stderr().includes(secret) && !g.stdout().includes(secret));
+        }
       } finally {
         client.close();
       }
