@@ -62,6 +62,8 @@ const oidc = new OidcAuthenticator({
   issuer: "https://idp.example.com",
   clientId: "promgate",
   clientSecret: "unused",
+  clientSecretFile: "/dev/null",
+  cookieSecretFile: "/dev/null",
   cookieSecret: crypto.getRandomValues(new Uint8Array(32)),
   groupsClaim: "groups",
   externalOrigin: null,

@@ -28,6 +28,8 @@ function config(overrides: Partial<OidcConfig> = {}): OidcConfig {
     issuer: "http://127.0.0.1:1",
     clientId: "promgate",
     clientSecret: "s",
+    clientSecretFile: "/dev/null",
+    cookieSecretFile: "/dev/null",
     cookieSecret: SECRET,
     scopes: ["openid"],
     sessionHours: 1,

@@ -194,6 +194,8 @@ async function resolveOidc(
     issuer: raw.issuer,
     clientId: raw.clientId,
     clientSecret,
+    clientSecretFile: resolve(base, raw.clientSecretFile),
+    cookieSecretFile: resolve(base, raw.cookieSecretFile),
     cookieSecret: new Uint8Array(cookieSecret ?? []),
     scopes: raw.scopes,
     sessionHours: raw.sessionHours,

@@ -62,6 +62,9 @@ export interface OidcConfig {
   readonly issuer: string;
   readonly clientId: string;
   readonly clientSecret: string;
+  /** Where the secrets were read from (absolute; for file-mode checks and messages). */
+  readonly clientSecretFile: string;
+  readonly cookieSecretFile: string;
   /** The cookie secret file's bytes (at least 32). */
   readonly cookieSecret: Uint8Array;
   readonly scopes: readonly string[];
