@@ -8,8 +8,9 @@
  * changes on a noisy machine, where the wrk figures of `deno task bench` move by ±30%. What it
  * leaves out: TLS, HTTP parsing and the runtime's fetch, which `deno task bench` measures.
  *
- * Two kinds of login, in alternating rounds of one run: a basic-auth user served from the
- * credential cache, and an API token (lib/auth/tokens.ts), with both configured.
+ * Three kinds of login, in alternating rounds of one run: a basic-auth user served from the
+ * credential cache, an API token (lib/auth/tokens.ts), and a single sign-on session cookie
+ * (lib/auth/oidc.ts), with all of them configured.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -23,6 +24,8 @@ import { loadHtpasswd } from "../lib/auth/htpasswd.ts";
 import { Metrics } from "../lib/http/metrics.ts";
 import { createVerifier } from "../lib/auth/password/verifier.ts";
 import { newToken, parseTokens, TokenAuthenticator, tokenLine } from "../lib/auth/tokens.ts";
+import { OidcAuthenticator, SESSION_COOKIE } from "../lib/auth/oidc.ts";
+import { DEFAULTS } from "../lib/defaults.ts";
 
 const { values } = parseArgs({
   options: {
@@ -53,10 +56,24 @@ const verifier = createVerifier({});
 const users = await loadHtpasswd(htpasswdFile);
 rmSync(dir, { recursive: true });
 const TOKEN = newToken();
+// Single sign-on as configured for a provider (never contacted: a session needs no provider).
+const oidc = new OidcAuthenticator({
+  ...DEFAULTS.oidc,
+  issuer: "https://idp.example.com",
+  clientId: "promgate",
+  clientSecret: "unused",
+  clientSecretFile: "/dev/null",
+  cookieSecretFile: "/dev/null",
+  cookieSecret: crypto.getRandomValues(new Uint8Array(32)),
+  groupsClaim: "groups",
+  externalOrigin: null,
+});
+const SESSION = await oidc.sessionCookie("bench-sso", ["ops", "viewers"]);
 const state = {
   config,
   authenticator: new Authenticator(users, verifier),
   tokens: new TokenAuthenticator(parseTokens(tokenLine("bench-token", TOKEN), "tokens")),
+  oidc,
   accessLog: NO_ACCESS_LOG,
 };
 const handler = createHandler({
@@ -76,12 +93,16 @@ const handler = createHandler({
 const logins = {
   basic: "Basic " + btoa("bench:secret-pw"),
   bearer: `Bearer ${TOKEN}`,
+  session: `${SESSION_COOKIE}=${SESSION}`,
 };
 type Login = keyof typeof logins;
 const info = { address: "127.0.0.1", protocol: "HTTP/1.1" };
 
 async function once(login: Login): Promise<void> {
-  const headers = { host: "127.0.0.1:18443", authorization: logins[login], "user-agent": "wrk" };
+  const credential: Record<string, string> = login === "session"
+    ? { cookie: logins.session, accept: "text/html" }
+    : { authorization: logins[login] };
+  const headers = { host: "127.0.0.1:18443", ...credential, "user-agent": "wrk" };
   const req = new Request("https://127.0.0.1:18443/prometheus/-/healthy", { headers });
   const res = await handler(req, info);
   if (res.status !== 200) throw new Error(`expected 200, got ${res.status}`);
@@ -89,19 +110,25 @@ async function once(login: Login): Promise<void> {
 }
 
 // Warm-up: JIT, and the one real verification of the password.
-for (const login of ["basic", "bearer"] as const) {
+const LOGINS = ["basic", "bearer", "session"] as const;
+for (const login of LOGINS) {
   for (let i = 0; i < REQUESTS; i++) await once(login);
 }
-const perRequest: Record<Login, number[]> = { basic: [], bearer: [] };
+const perRequest: Record<Login, number[]> = { basic: [], bearer: [], session: [] };
 for (let round = 0; round < ROUNDS; round++) {
-  for (const login of ["basic", "bearer"] as const) {
+  for (const login of LOGINS) {
     const started = performance.now();
     for (let i = 0; i < REQUESTS; i++) await once(login);
     perRequest[login].push((performance.now() - started) * 1000 / REQUESTS);
   }
 }
 const median = (xs: number[]) => xs.sort((a, b) => a - b)[xs.length >> 1];
-for (const [login, label] of [["basic", "cached basic auth"], ["bearer", "API token"]] as const) {
+const LABELS = [
+  ["basic", "cached basic auth"],
+  ["bearer", "API token"],
+  ["session", "SSO session cookie"],
+] as const;
+for (const [login, label] of LABELS) {
   const xs = perRequest[login].sort((a, b) => a - b);
   console.log(
     `handler pipeline, in-process, ${label}, ${REQUESTS} requests x ${ROUNDS} rounds: ` +
@@ -110,6 +137,8 @@ for (const [login, label] of [["basic", "cached basic auth"], ["bearer", "API to
       `${Math.round(1e6 / median(xs))} req/s on one core`,
   );
 }
-const ratio = median(perRequest.basic) / median(perRequest.bearer);
-console.log(`API token vs cached basic auth: ${(ratio * 100).toFixed(0)}% of its req/s`);
+for (const [login, label] of LABELS.slice(1)) {
+  const ratio = median(perRequest.basic) / median(perRequest[login]);
+  console.log(`${label} vs cached basic auth: ${(ratio * 100).toFixed(0)}% of its req/s`);
+}
 verifier.close();

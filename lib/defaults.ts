@@ -38,6 +38,15 @@ export const DEFAULTS = {
     /** Least time between two fetches of the keys that a token with an unknown kid may cause. */
     keysRefreshSeconds: 30,
   },
+  /** auth.oidc (lib/auth/oidc.ts); its endpoints live under promgate's own `/-/promgate/`. */
+  oidc: {
+    scopes: ["openid", "profile"],
+    sessionHours: 8,
+    userClaim: "sub",
+    loginPath: "/-/promgate/oidc/login",
+    callbackPath: "/-/promgate/oidc/callback",
+    logoutPath: "/-/promgate/oidc/logout",
+  },
   /** 5 failures per pair, 10 per user, 10 names per address, then 1 s, 2 s, 4 s … up to 60 s. */
   throttle: {
     clientFailures: 5,

@@ -1,11 +1,13 @@
 /**
- * Credentials: basic auth, htpasswd files, API tokens, JWT bearer tokens, the failed-login
- * throttle, passwords.
+ * Credentials: basic auth, htpasswd files, API tokens, JWT bearer tokens, single sign-on
+ * sessions, the failed-login throttle, passwords.
  */
 export { Authenticator, newCacheSecret } from "./basic.ts";
 export { loadHtpasswd } from "./htpasswd.ts";
 export { INVALID_JWT_USER, JwtAuthenticator, looksLikeJwt } from "./jwt.ts";
 export type { JwtResult } from "./jwt.ts";
+export { OidcAuthenticator, safeReturnPath, SESSION_COOKIE, wantsLoginRedirect } from "./oidc.ts";
+export type { OidcAnswer, Session } from "./oidc.ts";
 export type { Users } from "./htpasswd.ts";
 export {
   BCRYPT_COST_RANGE,

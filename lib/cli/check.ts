@@ -1,7 +1,7 @@
 /**
  * `promgate --check --config FILE`: everything start-up checks, without listening — the config,
- * the certificate and key (readable, PEM, belonging together), the htpasswd and tokens files and
- * the upstream URLs — as `nginx -t` does. Errors are InputErrors (exit 2) from the same loaders
+ * the certificate and key (readable, PEM, belonging together), the htpasswd and tokens files, the
+ * JWT and single sign-on providers named (not contacted), and the upstream URLs — as `nginx -t` does. Errors are InputErrors (exit 2) from the same loaders
  * start-up uses; this module adds the summary and the same warnings start-up prints
  * (lib/service/warnings.ts), which do not change the exit code.
  */
@@ -16,6 +16,8 @@ export async function checkCommand(configPath: string): Promise<string> {
   const users = needsAuth && config.auth ? await loadHtpasswd(config.auth.htpasswdFile) : null;
   const tokensFile = users && config.auth?.tokensFile;
   const tokens = tokensFile ? await loadTokens(tokensFile) : null;
+  const jwt = config.auth?.jwt;
+  const oidc = config.auth?.oidc;
   const lines = [
     `${config.file}: ok`,
     `  listen ${config.listen.hostname}:${config.listen.port} ${
@@ -23,6 +25,10 @@ export async function checkCommand(configPath: string): Promise<string> {
     }`,
     ...(users && config.auth ? [`  ${users.size} user(s) in ${config.auth.htpasswdFile}`] : []),
     ...(tokens ? [`  ${tokens.size} token(s) in ${tokensFile}`] : []),
+    ...(users && jwt ? [`  JWT bearer tokens from ${jwt.issuer} (audience ${jwt.audience})`] : []),
+    ...(users && oidc
+      ? [`  single sign-on with ${oidc.issuer} (client ${oidc.clientId}, ${oidc.sessionHours} h)`]
+      : []),
     ...config.routes.map((r) =>
       `  route ${r.path} -> ${r.upstream.href}${r.auth ? "" : " (public)"}`
     ),

@@ -20,6 +20,7 @@ import type {
   JwtConfig,
   JwtKeySource,
   LimitRule,
+  OidcConfig,
   RouteConfig,
   StateConfig,
   TenancyConfig,
@@ -185,6 +186,7 @@ async function resolveAuth(
     });
   }
   const jwt = raw.jwt === undefined ? null : await resolveJwt(raw.jwt, base, problems);
+  const oidc = raw.oidc === undefined ? null : await resolveOidc(raw.oidc, base, problems);
   return {
     realm: raw.realm,
     htpasswdFile,
@@ -192,7 +194,60 @@ async function resolveAuth(
     ...(tokensFile === null ? {} : { tokensFile }),
     ...(raw.tokenHeader === undefined ? {} : { tokenHeader: raw.tokenHeader.toLowerCase() }),
     ...(jwt === null ? {} : { jwt }),
+    ...(oidc === null ? {} : { oidc }),
     throttle: raw.throttle === false ? null : raw.throttle,
+  };
+}
+
+async function resolveOidc(
+  raw: NonNullable<NonNullable<RawConfig["auth"]>["oidc"]>,
+  base: string,
+  problems: string[],
+): Promise<OidcConfig> {
+  const secret = async (key: "clientSecretFile" | "cookieSecretFile", how: string) => {
+    const file = resolve(base, raw[key]);
+    try {
+      return await readFile(file);
+    } catch (e) {
+      problems.push(`auth.oidc.${key}: ${fileProblem(e, file)} ${how}`);
+      return null;
+    }
+  };
+  const client = await secret(
+    "clientSecretFile",
+    "Save the client secret the provider gave promgate's client there.",
+  );
+  const clientSecret = client ? new TextDecoder().decode(client).trim() : "";
+  if (client && clientSecret === "") {
+    problems.push(
+      `auth.oidc.clientSecretFile: ${resolve(base, raw.clientSecretFile)} is ` +
+        "empty. Save the client secret the provider gave promgate's client there.",
+    );
+  }
+  const make = "Make one with: openssl rand -base64 48 > " + resolve(base, raw.cookieSecretFile);
+  const cookieSecret = await secret("cookieSecretFile", make);
+  if (cookieSecret && cookieSecret.length < 32) {
+    problems.push(
+      `auth.oidc.cookieSecretFile: ${resolve(base, raw.cookieSecretFile)} holds ` +
+        `${cookieSecret.length} bytes; at least 32 are needed. ${make}`,
+    );
+  }
+  const O = DEFAULTS.oidc;
+  return {
+    issuer: raw.issuer,
+    clientId: raw.clientId,
+    clientSecret,
+    clientSecretFile: resolve(base, raw.clientSecretFile),
+    cookieSecretFile: resolve(base, raw.cookieSecretFile),
+    cookieSecret: new Uint8Array(cookieSecret ?? []),
+    scopes: raw.scopes,
+    sessionHours: raw.sessionHours,
+    userClaim: raw.userClaim,
+    groupsClaim: raw.groupsClaim ?? null,
+    externalOrigin: raw.externalUrl === undefined ? null : new URL(raw.externalUrl).origin,
+    loginPath: O.loginPath,
+    callbackPath: O.callbackPath,
+    logoutPath: O.logoutPath,
   };
 }
 

@@ -9,6 +9,7 @@ export type {
   JwtConfig,
   JwtKeySource,
   LimitRule,
+  OidcConfig,
   RouteConfig,
   RoutePolicy,
   StateConfig,

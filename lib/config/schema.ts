@@ -195,6 +195,75 @@ const jwtSchema = z.strictObject({
     "with the groups of groupsClaim. Default: none.",
 });
 
+/** The auth.oidc defaults (lib/defaults.ts). */
+const O = DEFAULTS.oidc;
+
+const oidcSchema = z.strictObject({
+  issuer: z.string().min(1).superRefine(rule(providerUrlProblem)).meta({
+    description: "The OpenID provider's issuer; its endpoints are found by OIDC discovery " +
+      "(issuer + `/.well-known/openid-configuration`). https, except for 127.0.0.1 and localhost.",
+    examples: ["https://idp.example.com/realms/main"],
+  }),
+  clientId: z.string().min(1).meta({
+    description: "promgate's client id at the provider (a confidential client for the " +
+      "authorization code flow, with redirect URI https://HOST" + O.callbackPath + ").",
+    examples: ["promgate"],
+  }),
+  clientSecretFile: z.string().min(1).meta({
+    description: "A file holding the client's secret (white space around it is ignored). " +
+      "Relative to the config file's directory. Never put the secret in the config.",
+    examples: ["oidc-client-secret"],
+  }),
+  cookieSecretFile: z.string().min(1).meta({
+    description: "A file of at least 32 random bytes that the session cookies are encrypted " +
+      "and authenticated with (AES-256-GCM), e.g. made by `openssl rand -base64 48 > FILE`. " +
+      "Replicas share it; changing it ends every session. Relative to the config file's " +
+      "directory.",
+    examples: ["cookie-secret"],
+  }),
+  scopes: z.array(z.string().min(1).regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/)).min(1)
+    .default([...O.scopes]).refine((s) => s.includes("openid"), {
+      message: 'scopes must include "openid". Add it to the list.',
+    }).meta({
+      description: 'Scopes asked for; must include "openid". Add the one that puts the groups ' +
+        `claim in the ID token (often "groups"). Default ${JSON.stringify(O.scopes)}.`,
+      examples: [["openid", "profile", "groups"]],
+    }),
+  sessionHours: z.number().min(0.01).max(720).default(O.sessionHours).meta({
+    description: "How long a login lasts (the session cookie's lifetime); then the browser " +
+      `logs in again. Default ${O.sessionHours}.`,
+    examples: [O.sessionHours],
+  }),
+  userClaim: z.string().min(1).default(O.userClaim).meta({
+    description: "The ID token claim that names the user, as auth.jwt.userClaim. Default " +
+      `"${O.userClaim}"; e.g. "preferred_username" or "email".`,
+    examples: ["preferred_username"],
+  }),
+  groupsClaim: z.string().min(1).optional().meta({
+    description: 'An ID token claim with group names: each makes the user a member of "@name" ' +
+      "for every rule, as auth.jwt.groupsClaim. Default: none.",
+    examples: ["groups"],
+  }),
+  externalUrl: z.string().min(1).refine(
+    (u) => URL.canParse(u) && /^https?:$/.test(new URL(u).protocol) && new URL(u).pathname === "/",
+    {
+      message:
+        "externalUrl is not an http(s) URL without a path. Write e.g. https://prom.example.com",
+    },
+  ).optional().meta({
+    description: "The scheme and host browsers reach promgate at, when a TLS-terminating proxy " +
+      "in front of it changes them: the redirect URI becomes externalUrl + " + O.callbackPath +
+      ", and cookies are Secure when it is https. Default: from each request (its Host, and " +
+      "https when promgate serves tls).",
+    examples: ["https://prom.example.com"],
+  }),
+}).optional().meta({
+  description: "Single sign-on for browsers: a browser without a session that asks for a page " +
+    "is sent to the provider's login (authorization code flow with PKCE), then carries an " +
+    "encrypted session cookie. API clients still get 401. Endpoints: " +
+    `${O.loginPath}?rd=PATH, ${O.callbackPath}, ${O.logoutPath}. Default: none.`,
+});
+
 const authSchema = z.strictObject({
   realm: z.string().superRefine(rule(realmProblem)).default(DEFAULTS.auth.realm).meta({
     description: "Realm shown in the browser's login prompt. Printable ASCII without \" or \\. " +
@@ -221,6 +290,7 @@ const authSchema = z.strictObject({
     examples: ["X-Promgate-Token"],
   }),
   jwt: jwtSchema,
+  oidc: oidcSchema,
   throttle: z.union([z.literal(false), throttleSchema]).default({ ...T }).meta({
     description: "Brute-force throttling of failed logins, on by default. Failures count per " +
       "(address, user name) pair (clientFailures), per user name (userFailures) and per " +
@@ -234,7 +304,7 @@ const authSchema = z.strictObject({
   path: ["tokenHeader"],
 }).optional().meta({
   description:
-    'HTTP basic auth (and API tokens, JWT bearer tokens) for every route except those with "auth": ' +
+    'HTTP basic auth (and API tokens, JWT bearer tokens, single sign-on) for every route except those with "auth": ' +
     'false. Required unless every route has "auth": false.',
 });
 

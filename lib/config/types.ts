@@ -29,6 +29,8 @@ export interface AuthConfig {
   tokenHeader?: string | null;
   /** JWT bearer tokens from an identity provider (lib/auth/jwt.ts), or null/absent for none. */
   jwt?: JwtConfig | null;
+  /** Single sign-on for browsers (lib/auth/oidc.ts), or null/absent for none. */
+  oidc?: OidcConfig | null;
   /** Failed-login throttling (lib/auth/throttle.ts); null when turned off. */
   throttle: ThrottleConfig | null;
 }
@@ -53,6 +55,28 @@ export interface JwtConfig {
   readonly algorithms: readonly string[];
   readonly leewaySeconds: number;
   readonly keysRefreshSeconds: number;
+}
+
+/** auth.oidc, defaults applied; the secrets are the files' contents, read at load. */
+export interface OidcConfig {
+  readonly issuer: string;
+  readonly clientId: string;
+  readonly clientSecret: string;
+  /** Where the secrets were read from (absolute; for file-mode checks and messages). */
+  readonly clientSecretFile: string;
+  readonly cookieSecretFile: string;
+  /** The cookie secret file's bytes (at least 32). */
+  readonly cookieSecret: Uint8Array;
+  readonly scopes: readonly string[];
+  readonly sessionHours: number;
+  readonly userClaim: string;
+  /** null: groups come from the config only. */
+  readonly groupsClaim: string | null;
+  /** `scheme://host[:port]` browsers reach promgate at (externalUrl); null: from each request. */
+  readonly externalOrigin: string | null;
+  readonly loginPath: string;
+  readonly callbackPath: string;
+  readonly logoutPath: string;
 }
 
 /** A route's access rules, resolved from the config. */

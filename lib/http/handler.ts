@@ -9,7 +9,7 @@ import { type AccessLog, type AccessRecord } from "./access_log.ts";
 import type { Config, RouteConfig } from "../config/mod.ts";
 import type { ClientInfo } from "./types.ts";
 import { DEFAULTS } from "../defaults.ts";
-import { secureResponseHeaders, withoutHeader } from "./headers.ts";
+import { secureResponseHeaders, withoutCookie, withoutHeader } from "./headers.ts";
 import { pickWebSocketTarget, proxy, type ProxyRequest, type UpstreamClient } from "./proxy.ts";
 import type { UpstreamPools } from "./upstreams.ts";
 import { canonicalTarget } from "./target.ts";
@@ -24,9 +24,12 @@ import {
   INVALID_JWT_USER,
   type JwtAuthenticator,
   looksLikeJwt,
+  type OidcAuthenticator,
+  SESSION_COOKIE,
   Throttle,
   type TokenAuthenticator,
   UNKNOWN_TOKEN_USER,
+  wantsLoginRedirect,
 } from "../auth/mod.ts";
 import { LocalStore } from "../state/mod.ts";
 import { bridgeWebSocket, isWebSocketUpgrade } from "./websocket.ts";
@@ -45,6 +48,8 @@ export interface HandlerState {
   readonly tokens?: TokenAuthenticator | null;
   /** JWT bearer tokens (lib/auth/jwt.ts), beside `authenticator`; absent or null: none. */
   readonly jwt?: JwtAuthenticator | null;
+  /** Single sign-on for browsers (lib/auth/oidc.ts); absent or null: none. */
+  readonly oidc?: OidcAuthenticator | null;
   readonly accessLog: AccessLog;
   /** The pools of routes with several upstreams (lib/http/upstreams.ts); absent: none. */
   readonly upstreams?: UpstreamPools | null;
@@ -217,9 +222,18 @@ async function handle(
   // A token never reaches an upstream, under its header's name or a look-alike of it.
   const tokenHeader = state.tokens?.header;
   if (tokenHeader) headerEntries = withoutHeader(headerEntries, tokenHeader);
+  // Nor does a session cookie (the other cookies pass).
+  if (state.oidc) headerEntries = withoutCookie(headerEntries, SESSION_COOKIE);
   // An ambiguous target matches no route: like any unknown path it needs authentication (so
   // anonymous clients learn nothing, not even that the target was refused), then gets 400.
   const target = canonicalTarget(req.url, req.headers.get("host"));
+  // promgate's own single sign-on endpoints (login, callback, logout) need no session.
+  if (state.oidc && target.ok && state.oidc.owns(target.path)) {
+    const url = new URL(target.path + target.search, "http://promgate.invalid");
+    const answer = await state.oidc.endpoint(req, url, originOf(state, target.host));
+    if (answer.event) ctx.onSecurityEvent(`${answer.event} (client ${info.address})`);
+    return { response: answer.response, user: answer.user, route: null };
+  }
   const metricsConfig = state.config.metrics;
   if (metricsConfig && target.ok && target.path === metricsConfig.path && ctx.deps.metrics) {
     const login = metricsConfig.auth ? await authenticate(req, info, state, ctx, null) : null;
@@ -402,8 +416,21 @@ async function authenticate(
   const guard = throttle ? (name: string) => throttle.retryAfter(client, name) : undefined;
   // A request that presents a token is judged on it alone: a JWT-shaped one by the JWT check
   // when auth.jwt is set (lib/auth/jwt.ts), any other by the API tokens (lib/auth/tokens.ts).
-  const { tokens, jwt } = state;
+  const { tokens, jwt, oidc } = state;
   const token = tokens?.presented(req.headers) ?? (jwt ? bearerCredential(req.headers) : null);
+  // A browser's session (lib/auth/oidc.ts), when it presents no other credential.
+  const bare = token === null && !req.headers.has("authorization");
+  if (oidc && bare) {
+    const session = await oidc.session(req.headers.get("cookie"));
+    if (session) return { ok: true, user: session.user, groups: session.groups };
+    if (wantsLoginRedirect(req)) {
+      const target = canonicalTarget(req.url, req.headers.get("host"));
+      const back = target.ok ? target.path + target.search : "/";
+      const answer = await oidc.login(originOf(state, target.ok ? target.host : ""), back);
+      if (answer.event) ctx.onSecurityEvent(answer.event);
+      return { ok: false, outcome: { response: answer.response, user: null, route: routePath } };
+    }
+  }
   const asJwt = token !== null && jwt && (looksLikeJwt(token) || !tokens) ? jwt : null;
   const result = asJwt
     ? await asJwt.check(token!, guard)
@@ -442,6 +469,11 @@ function metricsResponse(metrics: Metrics, others: MetricsSnapshot[]) {
     "content-type": "text/plain; version=0.0.4; charset=utf-8",
     "cache-control": "no-store",
   });
+}
+
+/** The scheme and host the client reached promgate at (for redirect URIs and cookies). */
+function originOf(state: HandlerState, host: string): string {
+  return `${state.config.tls ? "https" : "http"}://${host}`;
 }
 
 /** A response to HEAD carries no body (over HTTP/2 Deno's server resets the stream otherwise). */

@@ -93,6 +93,31 @@ export function withoutHeader(
   return entries.filter(([n]) => n !== name && !(UNUSUAL_NAME.test(n) && cgiName(n) === folded));
 }
 
+/**
+ * `entries` without cookie `name` in any Cookie header (the other cookies are kept; a Cookie
+ * header left empty is dropped), so that promgate's session cookie never reaches an upstream.
+ */
+export function withoutCookie(
+  entries: readonly [string, string][],
+  name: string,
+): [string, string][] {
+  const out: [string, string][] = [];
+  for (const [n, value] of entries) {
+    if (n !== "cookie") {
+      out.push([n, value]);
+      continue;
+    }
+    // Split at ";" and at the ", " that joins repeated Cookie fields (as HTTP/2 sends them).
+    const kept = value.split(/;|,(?=\s*[!#$%&'*+\-.^_`|~0-9A-Za-z]+=)/).filter((part) => {
+      const eq = part.indexOf("=");
+      return (eq < 0 ? part : part.slice(0, eq)).trim() !== name;
+    });
+    const joined = kept.map((p) => p.trim()).filter((p) => p !== "").join("; ");
+    if (joined !== "") out.push([n, joined]);
+  }
+  return out;
+}
+
 /** What the proxy tells the upstream about the original request. */
 export interface ForwardedFacts {
   readonly clientAddr: string;

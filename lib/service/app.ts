@@ -42,7 +42,7 @@ import { type FileWatcher, watchFiles } from "./file_watch.ts";
 import { oneLine, planReload, SwitchableAccessLog } from "./reload.ts";
 import { ReloadStatus } from "./reload_status.ts";
 import { ReloadQueue } from "./reload_queue.ts";
-import { jwtFor, reloadTokens, reloadUsers, tokensFor } from "./credentials.ts";
+import { jwtFor, oidcFor, reloadTokens, reloadUsers, tokensFor } from "./credentials.ts";
 import type { Runtime, Server } from "../runtime/mod.ts";
 import { buildCommit, VERSION } from "../version.ts";
 import { errorText } from "../log.ts";
@@ -127,6 +127,7 @@ class LiveApp implements App {
       authenticator: users ? this.#newAuthenticator(users) : null,
       tokens,
       jwt: jwtFor(config, users, null),
+      oidc: oidcFor(config, users, null),
       accessLog: this.#accessLog,
       upstreams: this.#newPools(config),
     };
@@ -331,7 +332,16 @@ class LiveApp implements App {
     const upstreams = this.#newPools(config);
     upstreams.start(this.#state.upstreams);
     this.#state.upstreams?.stop();
-    this.#state = { config, authenticator, tokens, jwt, accessLog: this.#accessLog, upstreams };
+    const oidc = oidcFor(config, users, this.#state);
+    this.#state = {
+      config,
+      authenticator,
+      tokens,
+      jwt,
+      oidc,
+      accessLog: this.#accessLog,
+      upstreams,
+    };
     await this.#watcher?.setPaths(this.#watchedFiles());
     const who = (users ? `, htpasswd ${config.auth!.htpasswdFile}: ${users.size} users` : "") +
       (tokens ? `, tokens ${config.auth!.tokensFile}: ${tokens.size} tokens` : "");

@@ -9,11 +9,12 @@ import {
   JwtAuthenticator,
   loadHtpasswd,
   loadTokens,
+  OidcAuthenticator,
   TokenAuthenticator,
   type Tokens,
   type Users,
 } from "../auth/mod.ts";
-import type { Config } from "../config/mod.ts";
+import type { Config, OidcConfig } from "../config/mod.ts";
 import type { HandlerState } from "../http/mod.ts";
 import { oneLine } from "./reload.ts";
 import type { Logger } from "./types.ts";
@@ -88,4 +89,25 @@ export function jwtFor(
   const same = current?.jwt &&
     JSON.stringify(current.config.auth?.jwt) === JSON.stringify(settings);
   return same ? current.jwt! : new JwtAuthenticator(settings);
+}
+
+/**
+ * The single sign-on `config` asks for, when some route needs authentication; the current one
+ * when its settings are unchanged (it keeps the provider's discovered metadata).
+ */
+export function oidcFor(
+  config: Config,
+  users: Users | null,
+  current: HandlerState | null,
+): OidcAuthenticator | null {
+  const settings = config.auth?.oidc;
+  if (!users || !settings) return null;
+  const old = current?.config.auth?.oidc;
+  const same = current?.oidc && old && sameOidc(old, settings);
+  return same ? current.oidc! : new OidcAuthenticator(settings);
+}
+
+function sameOidc(a: OidcConfig, b: OidcConfig): boolean {
+  const text = (c: OidcConfig) => JSON.stringify({ ...c, cookieSecret: [...c.cookieSecret] });
+  return text(a) === text(b);
 }

@@ -1,0 +1,417 @@
+/**
+ * Single sign-on for browsers (auth.oidc): the OpenID Connect authorization code flow with PKCE,
+ * and a session cookie that then identifies the browser as { user, groups }.
+ *
+ * The protocol is oauth4webapi's (npm; discovery, the authorization response's `state` check,
+ * the code exchange with PKCE S256, the ID token's `iss`, `aud`, `exp`, `iat` and `nonce`
+ * checks), none hand-written. The ID token comes straight from the provider's token endpoint
+ * (OIDC Core 3.1.3.7: the TLS connection vouches for it).
+ *
+ * promgate keeps no server-side session: both cookies are sealed with AES-256-GCM (WebCrypto)
+ * under keys derived by HKDF from auth.oidc.cookieSecretFile, so any thread or replica sharing
+ * that file reads them, and a changed or forged byte fails authentication. The state cookie
+ * (state, nonce, PKCE verifier, return path; 10 minutes) binds a login to the browser that
+ * started it; the session cookie holds user, groups and expiry. Each kind has its own key, so
+ * one can never be passed off as the other. Nothing here logs a cookie, a code or a token.
+ */
+import * as oauth from "oauth4webapi";
+import type { OidcConfig } from "../config/mod.ts";
+
+/** The session cookie. */
+export const SESSION_COOKIE = "promgate_session";
+/** The login-in-progress cookie (only sent to the callback path). */
+export const STATE_COOKIE = "promgate_oidc_state";
+/** Largest session cookie value set; browsers drop cookies over ~4 KiB (name and attributes). */
+export const MAX_SESSION_COOKIE_BYTES = 3500;
+/** How long a login may take at the provider. */
+const STATE_SECONDS = 600;
+/** How long discovery and the code exchange may take. */
+const FETCH_TIMEOUT_MS = 5000;
+/** After a failed discovery, the next request waits this long before trying again. */
+const DISCOVERY_RETRY_MS = 10_000;
+/** Sessions remembered after their first decryption (WebCrypto costs ~2x a cached login). */
+const SESSION_CACHE_SIZE = 10_000;
+const USER_NAME = /^[^\s\p{Cc}]+$/u;
+const MAX_USER_LENGTH = 256;
+
+/** The identity a session cookie carries. */
+export interface Session {
+  readonly user: string;
+  readonly groups: readonly string[];
+  /** Unix seconds after which the cookie is refused. */
+  readonly expires: number;
+}
+
+/** What an endpoint of the flow answers, with a line for the security log when it refused. */
+export interface OidcAnswer {
+  readonly response: Response;
+  readonly user: string | null;
+  readonly event?: string;
+}
+
+/** Keys derived from the cookie secret, one per cookie kind. */
+export interface CookieKeys {
+  readonly session: CryptoKey;
+  readonly state: CryptoKey;
+}
+
+/** Derives the cookie keys from the secret file's bytes (HKDF-SHA-256, one key per kind). */
+export async function cookieKeys(secret: Uint8Array): Promise<CookieKeys> {
+  const base = await crypto.subtle.importKey("raw", secret as BufferSource, "HKDF", false, [
+    "deriveKey",
+  ]);
+  const derive = (info: string) =>
+    crypto.subtle.deriveKey(
+      {
+        name: "HKDF",
+        hash: "SHA-256",
+        salt: new TextEncoder().encode("promgate oidc cookies"),
+        info: new TextEncoder().encode(info),
+      },
+      base,
+      { name: "AES-GCM", length: 256 },
+      false,
+      ["encrypt", "decrypt"],
+    );
+  return { session: await derive(SESSION_COOKIE), state: await derive(STATE_COOKIE) };
+}
+
+/** Seals `value` (JSON) as base64url(iv || AES-GCM ciphertext and tag). */
+export async function seal(key: CryptoKey, value: unknown): Promise<string> {
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const plain = new TextEncoder().encode(JSON.stringify(value));
+  const sealed = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv }, key, plain));
+  const out = new Uint8Array(iv.length + sealed.length);
+  out.set(iv);
+  out.set(sealed, iv.length);
+  return toBase64Url(out);
+}
+
+/** The value {@link seal} sealed, or null when it was changed, forged or sealed with another key. */
+export async function unseal(key: CryptoKey, text: string): Promise<unknown> {
+  const bytes = fromBase64Url(text);
+  if (!bytes || bytes.length < 12 + 16) return null;
+  try {
+    const plain = await crypto.subtle.decrypt(
+      { name: "AES-GCM", iv: bytes.subarray(0, 12) },
+      key,
+      bytes.subarray(12),
+    );
+    return JSON.parse(new TextDecoder().decode(plain));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The path to return to after login, or "/" when `raw` could lead off this host: only a
+ * root-relative path is kept (not `//host`, `/\host`, a scheme, or control characters), checked
+ * by resolving it as a browser would and requiring the origin to stay the same.
+ */
+export function safeReturnPath(raw: string | null | undefined): string {
+  if (!raw || raw.length > 2048 || raw[0] !== "/" || raw[1] === "/" || raw.includes("\\")) {
+    return "/";
+  }
+  if (/\p{Cc}/u.test(raw)) return "/";
+  const base = "https://promgate.invalid";
+  let url: URL;
+  try {
+    url = new URL(raw, base);
+  } catch {
+    return "/";
+  }
+  if (url.origin !== base) return "/";
+  return url.pathname + url.search;
+}
+
+/**
+ * Whether a refused request should be sent to the provider's login rather than get 401: a
+ * browser (Accept names text/html) asking with GET or HEAD, and presenting no credential.
+ */
+export function wantsLoginRedirect(req: Request): boolean {
+  if (req.method !== "GET" && req.method !== "HEAD") return false;
+  if (req.headers.has("authorization")) return false;
+  return (req.headers.get("accept") ?? "").toLowerCase().includes("text/html");
+}
+
+/** The value of cookie `name` in a Cookie header, or null. */
+export function cookieValue(header: string | null, name: string): string | null {
+  if (!header) return null;
+  for (const part of header.split(";")) {
+    const eq = part.indexOf("=");
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return null;
+}
+
+interface LoginState {
+  readonly s: string;
+  readonly n: string;
+  readonly v: string;
+  readonly r: string;
+  readonly e: number;
+}
+
+/** The OIDC login flow and its session cookies, for one auth.oidc setting. */
+export class OidcAuthenticator {
+  readonly #config: OidcConfig;
+  readonly #keys: Promise<CookieKeys>;
+  readonly #client: oauth.Client;
+  #server: Promise<oauth.AuthorizationServer> | null = null;
+  /** Cookie values already opened, to their session (bounded; the oldest go first). */
+  readonly #opened = new Map<string, Session>();
+  #failedAt = -Infinity;
+  #failure = "";
+
+  constructor(config: OidcConfig) {
+    this.#config = config;
+    this.#keys = cookieKeys(config.cookieSecret);
+    this.#client = { client_id: config.clientId };
+  }
+
+  /** Whether `path` is one of promgate's own SSO endpoints (answered before routing). */
+  owns(path: string): boolean {
+    const c = this.#config;
+    return path === c.callbackPath || path === c.logoutPath || path === c.loginPath;
+  }
+
+  /** The identity of a valid, unexpired session cookie in `cookieHeader`, or null. */
+  async session(cookieHeader: string | null): Promise<Session | null> {
+    const text = cookieValue(cookieHeader, SESSION_COOKIE);
+    if (!text) return null;
+    const known = this.#opened.get(text);
+    if (known) {
+      if (known.expires > Date.now() / 1000) return known;
+      this.#opened.delete(text);
+      return null;
+    }
+    const session = await this.#open(text);
+    if (session) {
+      if (this.#opened.size >= SESSION_CACHE_SIZE) {
+        this.#opened.delete(this.#opened.keys().next().value!);
+      }
+      this.#opened.set(text, session);
+    }
+    return session;
+  }
+
+  /** The session sealed in a cookie value, or null (changed, forged, expired). */
+  async #open(text: string): Promise<Session | null> {
+    const value = await unseal((await this.#keys).session, text) as
+      | { u?: unknown; g?: unknown; e?: unknown }
+      | null;
+    if (!value || typeof value.u !== "string" || typeof value.e !== "number") return null;
+    if (value.e <= Date.now() / 1000 || !Array.isArray(value.g)) return null;
+    return {
+      user: value.u,
+      groups: value.g.filter((g) => typeof g === "string"),
+      expires: value.e,
+    };
+  }
+
+  /** A session cookie value for `user` and `groups`, or null when it would be too large. */
+  async sessionCookie(user: string, groups: readonly string[]): Promise<string | null> {
+    const e = Math.floor(Date.now() / 1000 + this.#config.sessionHours * 3600);
+    const value = await seal((await this.#keys).session, { u: user, g: groups, e });
+    return value.length > MAX_SESSION_COOKIE_BYTES ? null : value;
+  }
+
+  /**
+   * The 302 to the provider's login, remembering `returnPath` (see {@link safeReturnPath}).
+   * `requestOrigin` is how the client reached promgate, unless auth.oidc.externalUrl says.
+   */
+  async login(requestOrigin: string, returnPath: string): Promise<OidcAnswer> {
+    const origin = this.#config.externalOrigin ?? requestOrigin;
+    let server: oauth.AuthorizationServer;
+    try {
+      server = await this.#discovered();
+    } catch (error) {
+      return unavailable(`single sign-on: ${message(error)}`);
+    }
+    const verifier = oauth.generateRandomCodeVerifier();
+    const state: LoginState = {
+      s: oauth.generateRandomState(),
+      n: oauth.generateRandomNonce(),
+      v: verifier,
+      r: safeReturnPath(returnPath),
+      e: Math.floor(Date.now() / 1000) + STATE_SECONDS,
+    };
+    const target = new URL(server.authorization_endpoint!);
+    const c = this.#config;
+    target.searchParams.set("client_id", c.clientId);
+    target.searchParams.set("redirect_uri", origin + c.callbackPath);
+    target.searchParams.set("response_type", "code");
+    target.searchParams.set("scope", c.scopes.join(" "));
+    target.searchParams.set("state", state.s);
+    target.searchParams.set("nonce", state.n);
+    target.searchParams.set("code_challenge", await oauth.calculatePKCECodeChallenge(verifier));
+    target.searchParams.set("code_challenge_method", "S256");
+    const sealed = await seal((await this.#keys).state, state);
+    const headers = new Headers({ location: target.href, "cache-control": "no-store" });
+    headers.append(
+      "set-cookie",
+      this.#cookie(STATE_COOKIE, sealed, origin, c.callbackPath, STATE_SECONDS),
+    );
+    return { response: new Response("302 Found\n", { status: 302, headers }), user: null };
+  }
+
+  /** Answers one of promgate's SSO endpoints ({@link owns}). */
+  async endpoint(req: Request, url: URL, requestOrigin: string): Promise<OidcAnswer> {
+    const c = this.#config;
+    const origin = c.externalOrigin ?? requestOrigin;
+    if (url.pathname === c.loginPath) return await this.login(origin, url.searchParams.get("rd")!);
+    if (url.pathname === c.logoutPath) return await this.#logout(origin);
+    return await this.#callback(req, url, origin);
+  }
+
+  async #callback(req: Request, url: URL, origin: string): Promise<OidcAnswer> {
+    const c = this.#config;
+    const text = cookieValue(req.headers.get("cookie"), STATE_COOKIE);
+    const state = text ? await unseal((await this.#keys).state, text) as LoginState | null : null;
+    if (!state || typeof state.s !== "string" || state.e <= Date.now() / 1000) {
+      return refused(400, "the login state cookie is missing, expired or not promgate's");
+    }
+    let claims: oauth.IDToken;
+    try {
+      const server = await this.#discovered();
+      const params = oauth.validateAuthResponse(server, this.#client, url, state.s);
+      const options = { [oauth.allowInsecureRequests]: isLoopbackHttp(c.issuer) };
+      const response = await oauth.authorizationCodeGrantRequest(
+        server,
+        this.#client,
+        oauth.ClientSecretBasic(c.clientSecret),
+        params,
+        origin + c.callbackPath,
+        state.v,
+        { ...options, signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) },
+      );
+      const result = await oauth.processAuthorizationCodeResponse(
+        server,
+        this.#client,
+        response,
+        { expectedNonce: state.n, requireIdToken: true },
+      );
+      claims = oauth.getValidatedIdTokenClaims(result)!;
+    } catch (error) {
+      return refused(400, `the login did not complete: ${message(error)}`);
+    }
+    const user = claims[c.userClaim];
+    if (typeof user !== "string" || user.length > MAX_USER_LENGTH || !USER_NAME.test(user)) {
+      return refused(403, `the ID token's claim "${c.userClaim}" is missing or not a user name`);
+    }
+    const groups = c.groupsClaim ? groupsIn(claims[c.groupsClaim]) : [];
+    const cookie = await this.sessionCookie(user, groups);
+    if (cookie === null) {
+      const why = `the session of ${user} (${groups.length} groups) would exceed the cookie ` +
+        `limit of ${MAX_SESSION_COOKIE_BYTES} bytes; give promgate's client fewer groups at the ` +
+        "provider, or unset auth.oidc.groupsClaim";
+      return { ...refused(500, why), user };
+    }
+    const headers = new Headers({ location: state.r, "cache-control": "no-store" });
+    headers.append(
+      "set-cookie",
+      this.#cookie(SESSION_COOKIE, cookie, origin, "/", c.sessionHours * 3600),
+    );
+    headers.append("set-cookie", this.#cookie(STATE_COOKIE, "", origin, c.callbackPath, 0));
+    return { response: new Response("302 Found\n", { status: 302, headers }), user };
+  }
+
+  /** Clears the session; then the provider's end_session_endpoint, if it has one, else `/`. */
+  async #logout(origin: string): Promise<OidcAnswer> {
+    let location = "/";
+    try {
+      const end = (await this.#discovered()).end_session_endpoint;
+      if (end) {
+        const target = new URL(end);
+        target.searchParams.set("client_id", this.#config.clientId);
+        location = target.href;
+      }
+    } catch {
+      // The session ends here whether or not the provider can be told.
+    }
+    const headers = new Headers({ location, "cache-control": "no-store" });
+    headers.append("set-cookie", this.#cookie(SESSION_COOKIE, "", origin, "/", 0));
+    return { response: new Response("302 Found\n", { status: 302, headers }), user: null };
+  }
+
+  #cookie(name: string, value: string, origin: string, path: string, maxAge: number): string {
+    const secure = origin.startsWith("https:") ? "; Secure" : "";
+    return `${name}=${value}; Path=${path}; Max-Age=${maxAge}; HttpOnly; SameSite=Lax${secure}`;
+  }
+
+  /** The provider's metadata by discovery; shared while in flight, retried after a pause. */
+  #discovered(): Promise<oauth.AuthorizationServer> {
+    if (this.#server) return this.#server;
+    if (performance.now() - this.#failedAt < DISCOVERY_RETRY_MS) {
+      return Promise.reject(new Error(this.#failure));
+    }
+    const issuer = new URL(this.#config.issuer);
+    this.#server = oauth.discoveryRequest(issuer, {
+      algorithm: "oidc",
+      [oauth.allowInsecureRequests]: isLoopbackHttp(this.#config.issuer),
+      signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
+    }).then((response) => oauth.processDiscoveryResponse(issuer, response)).catch((error) => {
+      this.#server = null;
+      this.#failedAt = performance.now();
+      this.#failure = `discovery at ${issuer.href} failed: ${message(error)}`;
+      throw new Error(this.#failure);
+    });
+    return this.#server;
+  }
+}
+
+function refused(status: number, why: string): OidcAnswer {
+  const text = `${status} ${
+    status === 400 ? "Bad Request" : status === 403 ? "Forbidden" : (
+      "Internal Server Error"
+    )
+  }: single sign-on failed. Open the page again to log in again.\n`;
+  const headers = { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" };
+  return {
+    response: new Response(text, { status, headers }),
+    user: null,
+    event: `single sign-on refused with ${status}: ${why}`,
+  };
+}
+
+function unavailable(why: string): OidcAnswer {
+  const headers = { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" };
+  const text = "503 Service Unavailable: the identity provider cannot be reached.\n";
+  return { response: new Response(text, { status: 503, headers }), user: null, event: why };
+}
+
+/** Group names from a groups claim: a list of strings, or one string. */
+function groupsIn(claim: unknown): string[] {
+  const list = typeof claim === "string" ? [claim] : Array.isArray(claim) ? claim : [];
+  return list.filter((g): g is string => typeof g === "string" && g !== "");
+}
+
+/** Plain http to this machine, which lib/config/rules.ts allows for a provider (tests, sidecars). */
+function isLoopbackHttp(u: string): boolean {
+  const url = new URL(u);
+  const host = url.hostname;
+  const loopback = host === "localhost" || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host);
+  return url.protocol === "http:" && loopback;
+}
+
+function toBase64Url(bytes: Uint8Array): string {
+  let binary = "";
+  for (const b of bytes) binary += String.fromCharCode(b);
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function fromBase64Url(text: string): Uint8Array<ArrayBuffer> | null {
+  if (!/^[A-Za-z0-9_-]*$/.test(text)) return null;
+  try {
+    const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
+    return Uint8Array.from(binary, (c) => c.charCodeAt(0));
+  } catch {
+    return null;
+  }
+}
+
+/** An error's message on one line (oauth4webapi's name the failed check, not the values). */
+function message(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return text.replace(/\s+/g, " ").trim() || "unknown error";
+}
