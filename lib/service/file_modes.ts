@@ -23,6 +23,8 @@ export interface CheckedFile {
     | "config"
     | "auth.htpasswdFile"
     | "auth.tokensFile"
+    | "auth.oidc.clientSecretFile"
+    | "auth.oidc.cookieSecretFile"
     | "tls.certFile"
     | "tls.keyFile";
   readonly path: string;
@@ -33,8 +35,26 @@ const IF_WRITTEN: Record<CheckedFile["what"], string> = {
   "config": "change the routes and who may log in",
   "auth.htpasswdFile": "add a user or change a password",
   "auth.tokensFile": "add an API token for any user",
+  "auth.oidc.clientSecretFile": "replace the OIDC client secret",
+  "auth.oidc.cookieSecretFile": "replace the session cookie secret",
   "tls.certFile": "replace the certificate",
   "tls.keyFile": "replace the private key",
+};
+
+/** Files whose contents are secrets: nobody else may read them either. */
+const SECRETS: Partial<Record<CheckedFile["what"], { noun: string; ifRead: string }>> = {
+  "tls.keyFile": {
+    noun: "the private key",
+    ifRead: "read the private key and pose as this server",
+  },
+  "auth.oidc.clientSecretFile": {
+    noun: "the OIDC client secret",
+    ifRead: "read the OIDC client secret and pose as promgate to the provider",
+  },
+  "auth.oidc.cookieSecretFile": {
+    noun: "the session cookie secret",
+    ifRead: "read the session cookie secret and forge a login as any user",
+  },
 };
 
 const OTHER_WRITE = 0o002;
@@ -52,6 +72,11 @@ export function filesOf(config: Config): CheckedFile[] {
     files.push({ what: "auth.htpasswdFile", path: config.auth.htpasswdFile });
     if (config.auth.tokensFile) {
       files.push({ what: "auth.tokensFile", path: config.auth.tokensFile });
+    }
+    const oidc = config.auth.oidc;
+    if (oidc) {
+      files.push({ what: "auth.oidc.clientSecretFile", path: oidc.clientSecretFile });
+      files.push({ what: "auth.oidc.cookieSecretFile", path: oidc.cookieSecretFile });
     }
   }
   if (config.tls?.certFile && config.tls.keyFile) {
@@ -89,13 +114,15 @@ export function modeProblem(
   uid: number,
   gid: number,
 ): string | null {
-  if (file.what === "tls.keyFile") return keyProblem(file.path, mode, uid, gid);
+  if (SECRETS[file.what]) return secretProblem(file, mode, uid, gid);
   if ((mode & OTHER_WRITE) === 0) return null;
   return `${file.what}: ${file.path} has mode ${octal(mode)}: every user on this machine can ` +
     `${IF_WRITTEN[file.what]}. Fix: chmod o-w ${file.path}`;
 }
 
-function keyProblem(path: string, mode: number, uid: number, gid: number): string | null {
+function secretProblem(file: CheckedFile, mode: number, uid: number, gid: number): string | null {
+  const { path, what } = file;
+  const secret = SECRETS[what]!;
   const groupAllowed = uid === 0 ? GROUP_READ : 0;
   let who: string;
   let access: number;
@@ -107,17 +134,19 @@ function keyProblem(path: string, mode: number, uid: number, gid: number): strin
     who = `every user in group ${gid}`;
     access = (mode & GROUP_ANY) >> 3;
     if (uid !== 0 && (mode & GROUP_ANY) === GROUP_READ) {
-      note = " (a key its group may read must be owned by root)";
+      note =
+        ` (${what === "tls.keyFile" ? "a key" : "a secret"} its group may read must be owned ` +
+        "by root)";
     }
   } else {
     return null;
   }
   const can = [
-    ...(access & 0o4 ? ["read the private key and pose as this server"] : []),
-    ...(access & 0o2 ? [IF_WRITTEN["tls.keyFile"]] : []),
+    ...(access & 0o4 ? [secret.ifRead] : []),
+    ...(access & 0o2 ? [IF_WRITTEN[what]] : []),
   ];
-  const does = can.length > 0 ? `can ${can.join(" or ")}` : "has access to the private key";
-  return `tls.keyFile: ${path} has mode ${octal(mode)}: ${who} ${does}${note}. ` +
+  const does = can.length > 0 ? `can ${can.join(" or ")}` : `has access to ${secret.noun}`;
+  return `${what}: ${path} has mode ${octal(mode)}: ${who} ${does}${note}. ` +
     `Fix: chmod 600 ${path} (owned by promgate's user), or chown root:GROUP ${path} and ` +
     `chmod 640 ${path} with promgate's user in GROUP`;
 }

@@ -10,5 +10,20 @@ import { policyWarnings } from "../http/mod.ts";
 
 /** The warnings for `config` as a whole, one line each (no prefix); [] when there are none. */
 export async function configWarnings(config: Config): Promise<string[]> {
-  return [...policyWarnings(config.routes), ...await fileModeWarnings(filesOf(config))];
+  return [
+    ...policyWarnings(config.routes),
+    ...ssoWarnings(config),
+    ...await fileModeWarnings(filesOf(config)),
+  ];
+}
+
+/** auth.oidc over plain HTTP: its session cookies would travel without `Secure`. */
+export function ssoWarnings(config: Config): string[] {
+  const oidc = config.auth?.oidc;
+  if (!oidc || config.tls || oidc.externalOrigin?.startsWith("https:")) return [];
+  return [
+    "auth.oidc: promgate serves plain HTTP, so its session cookies are not Secure and travel in " +
+    "clear. Set tls, or auth.oidc.externalUrl to the https:// address of the proxy that " +
+    "terminates TLS.",
+  ];
 }

@@ -4,7 +4,9 @@
  * start-up prints too, before it listens, and so does every SIGHUP that loads such a config.
  * Real promgate processes.
  */
-import { assert, assertEquals, assertMatch } from "../_assert.ts";
+import { assert, assertEquals, assertMatch, assertStringIncludes } from "../_assert.ts";
+import { configWith } from "../_config.ts";
+import { ssoWarnings } from "../../lib/service/warnings.ts";
 import {
   makeHtpasswd,
   needs,
@@ -67,4 +69,37 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("single sign-on over plain HTTP is warned about: its session cookies would not be Secure", () => {
+  const oidc = (externalOrigin: string | null) => ({
+    issuer: "https://idp.example.com",
+    clientId: "promgate",
+    clientSecret: "x",
+    clientSecretFile: "/s/client",
+    cookieSecretFile: "/s/cookie",
+    cookieSecret: new Uint8Array(32),
+    scopes: ["openid"],
+    sessionHours: 8,
+    userClaim: "sub",
+    groupsClaim: null,
+    externalOrigin,
+    loginPath: "/-/promgate/oidc/login",
+    callbackPath: "/-/promgate/oidc/callback",
+    logoutPath: "/-/promgate/oidc/logout",
+  });
+  const plainHttp = configWith([], {
+    auth: { realm: "Prometheus", htpasswdFile: "/h", throttle: null, oidc: oidc(null) },
+  });
+  assertEquals(ssoWarnings(plainHttp).length, 1);
+  assertStringIncludes(ssoWarnings(plainHttp)[0], "auth.oidc: promgate serves plain HTTP");
+  const behindTls = configWith([], {
+    auth: {
+      realm: "Prometheus",
+      htpasswdFile: "/h",
+      throttle: null,
+      oidc: oidc("https://prom.example.com"),
+    },
+  });
+  assertEquals(ssoWarnings(behindTls), []);
 });

@@ -61,6 +61,21 @@ Deno.test("a world-writable config, htpasswd file or certificate is unsafe; worl
   );
 });
 
+Deno.test("the SSO client and cookie secrets are private like a key: others may not read them", () => {
+  const cookie: CheckedFile = { what: "auth.oidc.cookieSecretFile", path: "/s/cookie" };
+  const client: CheckedFile = { what: "auth.oidc.clientSecretFile", path: "/s/client" };
+  assertEquals(modeProblem(cookie, 0o100600, USER, USER), null);
+  assertEquals(modeProblem(client, 0o100640, ROOT, 50), null);
+  assertMatch(
+    modeProblem(cookie, 0o100644, USER, USER)!,
+    /^auth\.oidc\.cookieSecretFile: \/s\/cookie has mode 0644: every user on this machine can read the session cookie secret and forge a login as any user\. Fix: chmod 600/,
+  );
+  assertMatch(
+    modeProblem(client, 0o100640, USER, 50)!,
+    /every user in group 50 can read the OIDC client secret and pose as promgate to the provider \(a secret its group may read must be owned by root\)/,
+  );
+});
+
 Deno.test("modes are read from the files (through symbolic links); a missing file is skipped", async () => {
   const dir = await tempDir();
   try {
