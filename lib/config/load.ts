@@ -79,7 +79,7 @@ async function resolveConfig(raw: RawConfig, file: string, shown: string): Promi
   }
   return {
     file,
-    listen: { ...raw.listen },
+    listen: resolveListen(raw.listen),
     tls,
     auth,
     routes: raw.routes.map(resolveRoute).sort((a, b) => b.prefix.length - a.prefix.length),
@@ -89,6 +89,15 @@ async function resolveConfig(raw: RawConfig, file: string, shown: string): Promi
     groups: new Map(Object.entries(raw.groups).map(([name, users]) => [name, new Set(users)])),
     metrics: raw.metrics === false ? null : raw.metrics,
     state,
+  };
+}
+
+/** listen with the header name in lower case; keys left out of the file stay out. */
+function resolveListen(raw: RawConfig["listen"]): Config["listen"] {
+  const { clientAddressHeader, ...rest } = raw;
+  return clientAddressHeader === undefined ? rest : {
+    ...rest,
+    clientAddressHeader: clientAddressHeader === "Forwarded" ? "forwarded" : "x-forwarded-for",
   };
 }
 

@@ -2,6 +2,7 @@
  * The config's rules: one check per field, each returning a complete message (value, what is
  * wrong, how to fix) or null, and the rules that involve more than one field.
  */
+import { isIPv4, isIPv6 } from "node:net";
 import { z } from "zod";
 
 // ---------------------------------------------------------------------------------------------
@@ -191,6 +192,37 @@ export function providerUrlProblem(u: string): string | null {
   }
   if (url.username || url.password || url.search || url.hash) {
     return `${v} has a user name, password, query or fragment; write only the provider's URL, ${fix}`;
+  }
+  return null;
+}
+
+/**
+ * listen.trustedProxies entries: an IPv4 or IPv6 address, or a CIDR block of one. As strict as
+ * lib/http/client_address.ts reads them: no brackets, ports, zone ids, or leading zeros (which
+ * some parsers read as octal).
+ */
+export function trustedProxyProblem(entry: string): string | null {
+  const fix = 'Use an address or a CIDR block, e.g. "10.0.0.0/8", "127.0.0.1" or "fd00::/8".';
+  const [address, prefix, extra] = entry.split("/");
+  const v4 = isIPv4(address);
+  const v6 = !v4 && isIPv6(address) && !address.includes("%");
+  const dotted = address.slice(address.lastIndexOf(":") + 1).split(".");
+  const leadingZero = dotted.length === 4 && dotted.some((part) => /^0[0-9]/.test(part));
+  if (extra !== undefined || !(v4 || v6) || leadingZero) {
+    if (entry.startsWith("[")) {
+      return `${show(entry)}: write IPv6 addresses without brackets. ${fix}`;
+    }
+    if (/^[^:]+:\d+$/.test(entry)) return `${show(entry)} includes a port; give the address only.`;
+    return `${show(entry)} is not an IP address or CIDR block. ${fix}`;
+  }
+  if (prefix === undefined) return null;
+  const most = v4 ? 32 : 128;
+  if (!/^(0|[1-9][0-9]{0,2})$/.test(prefix) || Number(prefix) > most) {
+    return `${show(entry)}: the prefix length after "/" must be a number from 0 to ${most}. ${fix}`;
+  }
+  if (v6 && address.includes(".") && Number(prefix) < 96) {
+    return `${show(entry)}: an IPv4-mapped block needs a prefix of at least 96; ` +
+      "write it as an IPv4 block instead.";
   }
   return null;
 }
