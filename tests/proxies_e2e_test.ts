@@ -5,7 +5,8 @@
  */
 import { assert, assertEquals } from "./_assert.ts";
 import { startTestUpstream } from "./_upstream.ts";
-import { basic, makeHtpasswd, needs, startPromgate, tempDir } from "./_util.ts";
+import { basic, curlStatus, makeHtpasswd, needs, startPromgate, tempDir } from "./_util.ts";
+import { NEEDS_HAPROXY, startHaProxy } from "./_haproxy.ts";
 
 const PASSWORD = "correct horse";
 const GOOD = basic("admin", PASSWORD);
@@ -28,6 +29,7 @@ async function setup(listen: Record<string, unknown>) {
     return { status: r.status, body };
   };
   return {
+    dir,
     gate,
     get,
     /** The access log's client addresses (combined format: the first field), once `n` logged. */
@@ -134,3 +136,48 @@ for (
     },
   );
 }
+
+/** curl from local address `from` (a distinct loopback address stands for a distinct client). */
+async function curlFrom(from: string, url: string, authorization: string, xff?: string) {
+  const r = await curlStatus(
+    "--interface",
+    from,
+    "-H",
+    `authorization: ${authorization}`,
+    ...(xff ? ["-H", `x-forwarded-for: ${xff}`] : []),
+    url,
+  );
+  return Number(r.stdout);
+}
+
+Deno.test(
+  "behind a real HAProxy with option forwardfor, the client's address is logged and throttled",
+  NEEDS_HAPROXY,
+  async () => {
+    const s = await setup({ trustedProxies: ["127.0.0.1"] });
+    const haproxy = await startHaProxy(s.dir, s.gate.port, "http");
+    try {
+      const through = `${haproxy.url}/echo`;
+      for (let i = 0; i < 5; i++) {
+        assertEquals(await curlFrom("127.0.0.2", through, WRONG), 401, `attempt ${i + 1}`);
+      }
+      assertEquals(await curlFrom("127.0.0.2", through, GOOD), 429, "127.0.0.2 is blocked");
+      // Another client of the same HAProxy, lying about its address: HAProxy appends the truth.
+      assertEquals(await curlFrom("127.0.0.4", through, GOOD, "127.0.0.2"), 200);
+      // A client that is not the proxy, claiming to be behind it: its header changes nothing.
+      const direct = `${s.gate.url}/echo`;
+      assertEquals(await curlFrom("127.0.0.3", direct, GOOD, "127.0.0.4"), 200);
+      assertEquals(await curlFrom("127.0.0.3", direct, WRONG, "127.0.0.2"), 401);
+      const logged = await s.loggedClients(9);
+      assertEquals(logged, [
+        ...new Array(6).fill("127.0.0.2"),
+        "127.0.0.4",
+        "127.0.0.3",
+        "127.0.0.3",
+      ]);
+    } finally {
+      await haproxy.stop();
+      await s.close();
+    }
+  },
+);
