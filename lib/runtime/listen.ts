@@ -125,9 +125,11 @@ async function serveBehindFront(
     throw error;
   }
   const listening = front;
-  return {
+  // connectionsPort: the client timeouts sweep the real server's sockets, not the front's.
+  const server: Server & { readonly connectionsPort: number } = {
     hostname: listening.hostname,
     port: listening.port,
+    connectionsPort: bound.port,
     async shutdown() {
       // The front resolves once its pipes have ended, which the real server's shutdown ends.
       const closed = listening.close();
@@ -139,4 +141,5 @@ async function serveBehindFront(
         new Error("serving a new certificate behind listen.proxyProtocol needs a restart"),
       ),
   };
+  return server;
 }
