@@ -244,13 +244,20 @@ function forwardedHop(node: string | null): Bytes | null {
   return PORT.test(node.slice(colon + 1)) ? parseIpv4(node.slice(0, colon)) : null;
 }
 
-/** The hops a header names, left to right, each an address or null where it names none. */
-function hopsOf(headers: Headers, header: ClientAddressHeader): (Bytes | null)[] | null {
+/**
+ * The hops a header names, left to right, and how to read one as an address (null where it
+ * names none). Read lazily: the walk stops at the first untrusted hop, so a long chain a client
+ * prepended costs a split, not a parse of every entry.
+ */
+function hopsOf(
+  headers: Headers,
+  header: ClientAddressHeader,
+): { hops: (string | null)[]; read: (hop: string | null) => Bytes | null } | null {
   const value = headers.get(header);
   if (value === null || value.trim() === "") return null;
   return header === "forwarded"
-    ? forwardedForNodes(value).map(forwardedHop)
-    : value.split(",").map(xffHop);
+    ? { hops: forwardedForNodes(value), read: forwardedHop }
+    : { hops: value.split(","), read: (hop) => hop === null ? null : xffHop(hop) };
 }
 
 /**
@@ -265,11 +272,11 @@ export function clientAddress(
   header: ClientAddressHeader = "x-forwarded-for",
 ): string {
   if (trusted.size === 0 || !trusted.has(peer)) return peer;
-  const hops = hopsOf(headers, header);
-  if (hops === null) return peer;
+  const chain = hopsOf(headers, header);
+  if (chain === null) return peer;
   let found: Bytes | null = null;
-  for (let i = hops.length - 1; i >= 0; i--) {
-    found = hops[i];
+  for (let i = chain.hops.length - 1; i >= 0; i--) {
+    found = chain.read(chain.hops[i]);
     if (found === null) return peer;
     if (!trusted.hasBytes(found)) break;
   }
