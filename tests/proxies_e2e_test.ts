@@ -5,7 +5,7 @@
  */
 import { assert, assertEquals } from "./_assert.ts";
 import { startTestUpstream } from "./_upstream.ts";
-import { basic, curlStatus, makeHtpasswd, needs, startPromgate, tempDir } from "./_util.ts";
+import { basic, curlStatus, makeHtpasswd, needs, run, startPromgate, tempDir } from "./_util.ts";
 import { NEEDS_HAPROXY, startHaProxy } from "./_haproxy.ts";
 
 const PASSWORD = "correct horse";
@@ -13,7 +13,7 @@ const GOOD = basic("admin", PASSWORD);
 const WRONG = basic("admin", "wrong");
 
 /** A promgate with `listen` extras, whose throttle blocks for long enough to see it. */
-async function setup(listen: Record<string, unknown>) {
+async function setup(listen: Record<string, unknown>, top: Record<string, unknown> = {}) {
   const dir = await tempDir();
   const upstream = startTestUpstream();
   await makeHtpasswd(`${dir}/.htpasswd`, { admin: PASSWORD });
@@ -21,6 +21,7 @@ async function setup(listen: Record<string, unknown>) {
     listen: { hostname: "127.0.0.1", port: 0, ...listen },
     auth: { htpasswdFile: ".htpasswd", throttle: { baseDelaySeconds: 60 } },
     routes: [{ path: "/", upstream: `${upstream.url}/` }],
+    ...top,
   });
   /** A request from 127.0.0.1 with `headers`; resolves with its status and, if echoed, body. */
   const get = async (headers: Record<string, string>) => {
@@ -175,6 +176,76 @@ Deno.test(
         "127.0.0.3",
         "127.0.0.3",
       ]);
+    } finally {
+      await haproxy.stop();
+      await s.close();
+    }
+  },
+);
+
+for (const mode of ["proxy-v2", "proxy-v1"] as const) {
+  Deno.test(
+    `behind a real HAProxy sending PROXY protocol (${mode}), the client's address is logged and throttled`,
+    NEEDS_HAPROXY,
+    async () => {
+      const s = await setup({ trustedProxies: ["127.0.0.1"], proxyProtocol: true }, { workers: 1 });
+      const haproxy = await startHaProxy(s.dir, s.gate.port, mode);
+      try {
+        const through = `${haproxy.url}/echo`;
+        for (let i = 0; i < 5; i++) {
+          assertEquals(await curlFrom("127.0.0.2", through, WRONG), 401, `attempt ${i + 1}`);
+        }
+        assertEquals(await curlFrom("127.0.0.2", through, GOOD), 429, "127.0.0.2 is blocked");
+        // Another client of the same HAProxy claiming to be 127.0.0.2 in a header: not blocked,
+        // and logged as itself (the header comes from an untrusted client, 127.0.0.4).
+        assertEquals(await curlFrom("127.0.0.4", through, GOOD, "127.0.0.2"), 200);
+        // A client that connects directly sends no PROXY header: its connection is closed.
+        const direct = await curlStatus("--interface", "127.0.0.3", `${s.gate.url}/echo`);
+        assertEquals(direct.stdout, "000", "no answer without a PROXY header");
+        const logged = await s.loggedClients(7);
+        assertEquals(logged, [...new Array(6).fill("127.0.0.2"), "127.0.0.4"]);
+      } finally {
+        await haproxy.stop();
+        await s.close();
+      }
+    },
+  );
+}
+
+Deno.test(
+  "with proxyProtocol, a connection from a peer that is not trusted is closed, header or not",
+  NEEDS_HAPROXY,
+  async () => {
+    const s = await setup({ trustedProxies: ["127.0.0.9"], proxyProtocol: true }, { workers: 1 });
+    const haproxy = await startHaProxy(s.dir, s.gate.port, "proxy-v2");
+    try {
+      assertEquals(await curlFrom("127.0.0.2", `${haproxy.url}/echo`, GOOD), 0, "no answer");
+      assertEquals(s.gate.stdout(), "", "nothing reached the server");
+    } finally {
+      await haproxy.stop();
+      await s.close();
+    }
+  },
+);
+
+Deno.test(
+  "with proxyProtocol, a request slower than headerTimeoutSeconds is not cut off",
+  NEEDS_HAPROXY,
+  async () => {
+    const listen = { trustedProxies: ["127.0.0.1"], proxyProtocol: true, headerTimeoutSeconds: 1 };
+    const s = await setup(listen, { workers: 1 });
+    const haproxy = await startHaProxy(s.dir, s.gate.port, "proxy-v2");
+    try {
+      const r = await run("curl", [
+        "-sS",
+        "--interface",
+        "127.0.0.2",
+        "-H",
+        `authorization: ${GOOD}`,
+        `${haproxy.url}/slow?ms=2500`,
+      ]);
+      assertEquals(r.stdout, "finally\n", r.stderr);
+      assertEquals(await s.loggedClients(1), ["127.0.0.2"]);
     } finally {
       await haproxy.stop();
       await s.close();

@@ -1,8 +1,9 @@
 /** The PROXY protocol v1/v2 header parser (lib/runtime/proxy_protocol.ts). */
-import { assertEquals } from "./_assert.ts";
+import { assertEquals, assertRejects, assertStringIncludes } from "./_assert.ts";
 import { parseProxyHeader, V1_MAX_BYTES, V2_MAX_BYTES } from "../lib/runtime/proxy_protocol.ts";
 import type { ListenOptions } from "../lib/runtime/listen.ts";
 import { currentRuntime } from "../lib/runtime/mod.ts";
+import { parseConfig } from "../lib/config/load.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
 const SIGNATURE = [0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a];
@@ -224,4 +225,29 @@ Deno.test("the front closes connections without a header, or from untrusted peer
   } finally {
     await untrusted.server.shutdown();
   }
+});
+
+// -- listen.proxyProtocol in the config -------------------------------------------------------
+
+const parse = (top: Record<string, unknown>) =>
+  parseConfig(
+    JSON.stringify({
+      routes: [{ path: "/", upstream: "http://127.0.0.1:9/", auth: false }],
+      ...top,
+    }),
+    "/tmp/inline.json",
+  );
+
+Deno.test("listen.proxyProtocol needs trustedProxies and one server thread, and says so", async () => {
+  const alone = await assertRejects(() => parse({ listen: { proxyProtocol: true }, workers: 1 }));
+  assertStringIncludes(alone.message, "listen.proxyProtocol: needs listen.trustedProxies");
+  const threads = await assertRejects(() =>
+    parse({ listen: { proxyProtocol: true, trustedProxies: ["10.0.0.0/8"] } })
+  );
+  assertStringIncludes(threads.message, 'listen.proxyProtocol: needs "workers": 1');
+  const ok = await parse({
+    listen: { proxyProtocol: true, trustedProxies: ["10.0.0.0/8"] },
+    workers: 1,
+  });
+  assertEquals(ok.listen.proxyProtocol, true);
 });

@@ -261,6 +261,7 @@ export function crossFieldIssues(raw: unknown): PathIssue[] {
     );
   }
   if (isRecord(raw.tls)) tlsIssues(raw.tls, add);
+  if (isRecord(raw.listen) && raw.listen.proxyProtocol === true) proxyProtocolIssues(raw, add);
   const groups = isRecord(raw.groups) ? raw.groups : {};
   routes.forEach((r, i) => policyIssues(r, i, groups, add));
   routes.forEach((r, i) => {
@@ -408,6 +409,31 @@ function overlapIssues(
         "A user is either restricted or unrestricted: remove the user from one of them.",
     );
   });
+}
+
+/**
+ * listen.proxyProtocol needs peers to trust, and one server thread: the PROXY protocol front
+ * (lib/runtime/proxy_protocol.ts) is one listener, which server threads cannot share.
+ */
+function proxyProtocolIssues(
+  raw: Record<string, unknown>,
+  add: (path: (string | number)[], message: string) => void,
+): void {
+  const listen = raw.listen as Record<string, unknown>;
+  const trusted = listen.trustedProxies;
+  if (!Array.isArray(trusted) || trusted.length === 0) {
+    add(
+      ["listen", "proxyProtocol"],
+      "needs listen.trustedProxies: name the load balancers that send PROXY protocol headers, " +
+        'e.g. "trustedProxies": ["10.0.0.0/8"].',
+    );
+  }
+  if (raw.workers !== 1) {
+    add(
+      ["listen", "proxyProtocol"],
+      'needs "workers": 1 (one listener reads the PROXY protocol headers). Add it.',
+    );
+  }
 }
 
 /** tls takes either a certificate from files or a generated one, never a mix. */

@@ -66,6 +66,13 @@ const listenSchema = z.strictObject({
       "the other on as the client sent it. Like nginx's real_ip_header.",
     examples: ["X-Forwarded-For"],
   }),
+  proxyProtocol: z.boolean().optional().meta({
+    description: "Every connection starts with a PROXY protocol v1 or v2 header (HAProxy's " +
+      "send-proxy / send-proxy-v2, cloud load balancers) naming the client. Accepted from " +
+      "trustedProxies only: a connection from another peer, or without a valid header within " +
+      "headerTimeoutSeconds, is closed. Needs workers 1; a change needs a restart. Default false.",
+    examples: [true],
+  }),
 }).default({ ...L }).meta({
   description: `Where promgate accepts connections. Default: all IPv4 addresses, port ${L.port}.`,
 });

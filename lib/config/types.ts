@@ -168,6 +168,8 @@ export interface Config {
     trustedProxies?: string[];
     /** The header they name the client in (lower case); absent: "x-forwarded-for". */
     clientAddressHeader?: "x-forwarded-for" | "forwarded";
+    /** Read PROXY protocol v1/v2 headers from trustedProxies (lib/runtime/proxy_protocol.ts). */
+    proxyProtocol?: boolean;
   };
   tls: TlsConfig | null;
   auth: AuthConfig | null;
