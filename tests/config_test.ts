@@ -171,7 +171,7 @@ const BAD: Record<string, string[]> = {
   ],
   unknown_auth_key_typo_weakens: ['routes[0]: unknown key "auht". Did you mean "auth"?'],
   unknown_key_far: [
-    'listen: unknown key "banana". Valid keys: hostname, port, headerTimeoutSeconds, idleTimeoutSeconds.',
+    'listen: unknown key "banana". Valid keys: hostname, port, headerTimeoutSeconds, idleTimeoutSeconds, ',
   ],
   unknown_route_key: ['routes[0]: unknown key "upstrem". Did you mean "upstream"?'],
   unknown_tls_key: ['tls: unknown key "cert_file". Did you mean "certFile"?'],

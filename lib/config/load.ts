@@ -82,7 +82,7 @@ async function resolveConfig(raw: RawConfig, file: string, shown: string): Promi
   }
   return {
     file,
-    listen: { ...raw.listen },
+    listen: resolveListen(raw.listen),
     tls,
     auth,
     routes: raw.routes.map((r, i) => resolveRoute(r, i)).sort((a, b) =>
@@ -96,6 +96,15 @@ async function resolveConfig(raw: RawConfig, file: string, shown: string): Promi
     state,
     // Present only when written: a config without limits resolves as it did before them.
     ...(raw.limits ? { limits: resolveLimits(raw.limits, "limits") } : {}),
+  };
+}
+
+/** listen with the header name in lower case; keys left out of the file stay out. */
+function resolveListen(raw: RawConfig["listen"]): Config["listen"] {
+  const { clientAddressHeader, ...rest } = raw;
+  return clientAddressHeader === undefined ? rest : {
+    ...rest,
+    clientAddressHeader: clientAddressHeader === "Forwarded" ? "forwarded" : "x-forwarded-for",
   };
 }
 

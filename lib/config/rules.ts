@@ -2,6 +2,7 @@
  * The config's rules: one check per field, each returning a complete message (value, what is
  * wrong, how to fix) or null, and the rules that involve more than one field.
  */
+import { isIPv4, isIPv6 } from "node:net";
 import { z } from "zod";
 import { jsonPath } from "./json_text.ts";
 
@@ -196,6 +197,37 @@ export function providerUrlProblem(u: string): string | null {
   return null;
 }
 
+/**
+ * listen.trustedProxies entries: an IPv4 or IPv6 address, or a CIDR block of one. As strict as
+ * lib/http/client_address.ts reads them: no brackets, ports, zone ids, or leading zeros (which
+ * some parsers read as octal).
+ */
+export function trustedProxyProblem(entry: string): string | null {
+  const fix = 'Use an address or a CIDR block, e.g. "10.0.0.0/8", "127.0.0.1" or "fd00::/8".';
+  const [address, prefix, extra] = entry.split("/");
+  const v4 = isIPv4(address);
+  const v6 = !v4 && isIPv6(address) && !address.includes("%");
+  const dotted = address.slice(address.lastIndexOf(":") + 1).split(".");
+  const leadingZero = dotted.length === 4 && dotted.some((part) => /^0[0-9]/.test(part));
+  if (extra !== undefined || !(v4 || v6) || leadingZero) {
+    if (entry.startsWith("[")) {
+      return `${show(entry)}: write IPv6 addresses without brackets. ${fix}`;
+    }
+    if (/^[^:]+:\d+$/.test(entry)) return `${show(entry)} includes a port; give the address only.`;
+    return `${show(entry)} is not an IP address or CIDR block. ${fix}`;
+  }
+  if (prefix === undefined) return null;
+  const most = v4 ? 32 : 128;
+  if (!/^(0|[1-9][0-9]{0,2})$/.test(prefix) || Number(prefix) > most) {
+    return `${show(entry)}: the prefix length after "/" must be a number from 0 to ${most}. ${fix}`;
+  }
+  if (v6 && address.includes(".") && Number(prefix) < 96) {
+    return `${show(entry)}: an IPv4-mapped block needs a prefix of at least 96; ` +
+      "write it as an IPv4 block instead.";
+  }
+  return null;
+}
+
 /** Wraps a string rule as a zod refinement; empty strings are left to .min(1)'s message. */
 export const rule = (check: (s: string) => string | null) => (s: string, ctx: z.RefinementCtx) => {
   const problem = s === "" ? null : check(s);
@@ -230,6 +262,7 @@ export function crossFieldIssues(raw: unknown): PathIssue[] {
     );
   }
   if (isRecord(raw.tls)) tlsIssues(raw.tls, add);
+  if (isRecord(raw.listen) && raw.listen.proxyProtocol === true) proxyProtocolIssues(raw, add);
   const groups = isRecord(raw.groups) ? raw.groups : {};
   routes.forEach((r, i) => policyIssues(r, i, groups, add));
   routes.forEach((r, i) => {
@@ -478,6 +511,31 @@ function overlapIssues(
         "A user is either restricted or unrestricted: remove the user from one of them.",
     );
   });
+}
+
+/**
+ * listen.proxyProtocol needs peers to trust, and one server thread: the PROXY protocol front
+ * (lib/runtime/proxy_protocol.ts) is one listener, which server threads cannot share.
+ */
+function proxyProtocolIssues(
+  raw: Record<string, unknown>,
+  add: (path: (string | number)[], message: string) => void,
+): void {
+  const listen = raw.listen as Record<string, unknown>;
+  const trusted = listen.trustedProxies;
+  if (!Array.isArray(trusted) || trusted.length === 0) {
+    add(
+      ["listen", "proxyProtocol"],
+      "needs listen.trustedProxies: name the load balancers that send PROXY protocol headers, " +
+        'e.g. "trustedProxies": ["10.0.0.0/8"].',
+    );
+  }
+  if (raw.workers !== 1) {
+    add(
+      ["listen", "proxyProtocol"],
+      'needs "workers": 1 (one listener reads the PROXY protocol headers). Add it.',
+    );
+  }
 }
 
 /** tls takes either a certificate from files or a generated one, never a mix. */

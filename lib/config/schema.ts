@@ -18,6 +18,7 @@ import {
   routePathProblem,
   rule,
   tokenHeaderProblem,
+  trustedProxyProblem,
   upstreamProblem,
 } from "./rules.ts";
 
@@ -49,6 +50,28 @@ const listenSchema = z.strictObject({
       `nothing sent either way. 1-3600, default ${L.idleTimeoutSeconds}. Like nginx's ` +
       "keepalive_timeout.",
     examples: [L.idleTimeoutSeconds],
+  }),
+  trustedProxies: z.array(z.string().min(1).superRefine(rule(trustedProxyProblem))).optional()
+    .meta({
+      description: "Load balancers and proxies in front of promgate (IPv4/IPv6 addresses and " +
+        "CIDR blocks). A request from one of them is counted, throttled and logged under the " +
+        "client address its clientAddressHeader names (the rightmost one not itself trusted), " +
+        "and only such peers may send PROXY protocol headers. From any other peer those " +
+        "headers change nothing. Default: none. Like nginx's set_real_ip_from.",
+      examples: [["10.0.0.0/8", "127.0.0.1", "::1"]],
+    }),
+  clientAddressHeader: z.enum(["X-Forwarded-For", "Forwarded"]).optional().meta({
+    description: 'The one header trusted proxies name the client in: "X-Forwarded-For" (the ' +
+      'default) or "Forwarded" (RFC 7239). Only this one is read: a proxy that sets one passes ' +
+      "the other on as the client sent it. Like nginx's real_ip_header.",
+    examples: ["X-Forwarded-For"],
+  }),
+  proxyProtocol: z.boolean().optional().meta({
+    description: "Every connection starts with a PROXY protocol v1 or v2 header (HAProxy's " +
+      "send-proxy / send-proxy-v2, cloud load balancers) naming the client. Accepted from " +
+      "trustedProxies only: a connection from another peer, or without a valid header within " +
+      "headerTimeoutSeconds, is closed. Needs workers 1; a change needs a restart. Default false.",
+    examples: [true],
   }),
 }).default({ ...L }).meta({
   description: `Where promgate accepts connections. Default: all IPv4 addresses, port ${L.port}.`,

@@ -232,6 +232,12 @@ export interface Config {
     port: number;
     headerTimeoutSeconds: number;
     idleTimeoutSeconds: number;
+    /** Peers whose client address header is believed (lib/http/client_address.ts); absent: none. */
+    trustedProxies?: string[];
+    /** The header they name the client in (lower case); absent: "x-forwarded-for". */
+    clientAddressHeader?: "x-forwarded-for" | "forwarded";
+    /** Read PROXY protocol v1/v2 headers from trustedProxies (lib/runtime/proxy_protocol.ts). */
+    proxyProtocol?: boolean;
   };
   tls: TlsConfig | null;
   auth: AuthConfig | null;

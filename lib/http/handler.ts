@@ -8,6 +8,7 @@
 import { type AccessLog, type AccessRecord } from "./access_log.ts";
 import type { Config, RouteConfig } from "../config/mod.ts";
 import type { ClientInfo } from "./types.ts";
+import { clientAddressFor } from "./client_address.ts";
 import { DEFAULTS } from "../defaults.ts";
 import { secureResponseHeaders, withoutCookie, withoutHeader } from "./headers.ts";
 import { pickWebSocketTarget, proxy, type ProxyRequest, type UpstreamClient } from "./proxy.ts";
@@ -117,11 +118,13 @@ export function createHandler(deps: HandlerDeps) {
     const started = performance.now();
     const time = new Date();
     const state = deps.state();
+    // Behind trusted proxies, the client they name (lib/http/client_address.ts); else the peer.
+    const address = clientAddressFor(state.config.listen, info.address, req.headers);
     deps.metrics?.started();
     let handled: Outcome;
     const held: Held = {};
     try {
-      handled = await handle(req, info, state, ctx, held);
+      handled = await handle(req, info, address, state, ctx, held);
       await discardUnreadBody(req);
     } catch (error) {
       held.release?.();
@@ -132,7 +135,7 @@ export function createHandler(deps: HandlerDeps) {
     secureResponseHeaders(outcome.response.headers);
     if (outcome.error) deps.onUpstreamError?.(`${req.method} ${pathOf(req)}: ${outcome.error}`);
     const record = (bytes: number): AccessRecord => ({
-      remoteAddr: info.address,
+      remoteAddr: address,
       user: outcome.user,
       time,
       method: req.method,
@@ -204,6 +207,7 @@ interface Context {
 async function handle(
   req: Request,
   info: ClientInfo,
+  address: string,
   state: HandlerState,
   ctx: Context,
   held: Held,
@@ -236,7 +240,7 @@ async function handle(
   }
   const metricsConfig = state.config.metrics;
   if (metricsConfig && target.ok && target.path === metricsConfig.path && ctx.deps.metrics) {
-    const login = metricsConfig.auth ? await authenticate(req, info, state, ctx, null) : null;
+    const login = metricsConfig.auth ? await authenticate(req, address, state, ctx, null) : null;
     if (login && !login.ok) return login.outcome;
     const others = await ctx.deps.otherMetrics?.() ?? [];
     const response = metricsResponse(ctx.deps.metrics, others);
@@ -248,7 +252,7 @@ async function handle(
   let cacheHit: boolean | undefined;
   let claimed: readonly string[] = [];
   if (!route || route.auth) {
-    const login = await authenticate(req, info, state, ctx, route);
+    const login = await authenticate(req, address, state, ctx, route);
     if (!login.ok) return login.outcome;
     ({ user, cacheHit } = login);
     claimed = login.groups ?? [];
@@ -256,7 +260,7 @@ async function handle(
   // The config's groups, plus the groups the identity source vouches for (a JWT's claim).
   const groups = groupsFor(state.config.groups, user === null ? null : { user, groups: claimed });
   if (!target.ok) {
-    ctx.onSecurityEvent(`refused a request from ${info.address} with 400: ${target.reason}`);
+    ctx.onSecurityEvent(`refused a request from ${address} with 400: ${target.reason}`);
     return { ...plain(400, "400 Bad Request\n"), user, route: null, cacheHit };
   }
   if (match.kind === "none") {
@@ -398,7 +402,7 @@ type Login =
 /** Checks the request's credentials (throttled per client and user; see lib/auth/throttle.ts). */
 async function authenticate(
   req: Request,
-  info: ClientInfo,
+  client: string,
   state: HandlerState,
   ctx: Context,
   route: RouteConfig | null,
@@ -412,7 +416,6 @@ async function authenticate(
       : { ok: true, user: null };
   }
   const { throttle } = ctx;
-  const client = info.address;
   const guard = throttle ? (name: string) => throttle.retryAfter(client, name) : undefined;
   // A request that presents a token is judged on it alone: a JWT-shaped one by the JWT check
   // when auth.jwt is set (lib/auth/jwt.ts), any other by the API tokens (lib/auth/tokens.ts).

@@ -120,6 +120,12 @@ export function withoutCookie(
 
 /** What the proxy tells the upstream about the original request. */
 export interface ForwardedFacts {
+  /**
+   * The peer's address: the one the connection came from (or that a PROXY protocol header gave).
+   * Behind trusted proxies it is the last one's, appended to the chain they sent, so the chain
+   * stays one address per hop and an upstream reads the client out of it as promgate did
+   * (lib/http/client_address.ts); nginx with realip would append the client again instead.
+   */
   readonly clientAddr: string;
   /** "http" or "https": how the client reached promgate. */
   readonly proto: string;

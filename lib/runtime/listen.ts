@@ -6,6 +6,20 @@
  * the port is claimed, so that one taken by another program fails as it would without.
  */
 import type { ServeOptions, Server } from "./types.ts";
+import { type ProxyFront, startProxyFront } from "./proxy_protocol.ts";
+
+/** PROXY protocol in front of a server (lib/runtime/proxy_protocol.ts). */
+export interface ProxyProtocolOptions {
+  /** Whether a peer may send PROXY headers; every other peer's connection is closed. */
+  readonly trusted: (address: string) => boolean;
+  /** How long a trusted peer has to send a whole header. */
+  readonly headerTimeoutMs: number;
+  /** Told why a connection was closed before it reached the server. */
+  readonly onRefused?: (line: string) => void;
+}
+
+/** ServeOptions, with PROXY protocol where set. */
+export type ListenOptions = ServeOptions & { readonly proxyProtocol?: ProxyProtocolOptions | null };
 
 /** A server as an adapter binds it. */
 export interface Bound {
@@ -32,7 +46,8 @@ export interface Binder {
 }
 
 /** Starts a server as `options` asks (see the module's comment). */
-export function serveWith(binder: Binder, options: ServeOptions): Promise<Server> {
+export function serveWith(binder: Binder, options: ListenOptions): Promise<Server> {
+  if (options.proxyProtocol) return serveBehindFront(binder, options, options.proxyProtocol);
   try {
     if (options.sharedPort) return Promise.resolve(start(binder, options, options.port, true));
     const reuse = options.tls !== null && binder.reusePortProblem === null;
@@ -70,4 +85,61 @@ function start(binder: Binder, options: ServeOptions, port: number, reusePort: b
       }
     },
   };
+}
+
+/**
+ * The server on a private 127.0.0.1 port behind a PROXY protocol front on the configured address
+ * (lib/runtime/proxy_protocol.ts): each request's ClientInfo.address becomes the client the
+ * header named for its connection, found by the connection's port (ClientInfo.port, which stays
+ * the pipe's, so the client timeouts still find the socket).
+ */
+async function serveBehindFront(
+  binder: Binder,
+  options: ServeOptions,
+  proxy: ProxyProtocolOptions,
+): Promise<Server> {
+  let front: ProxyFront | null = null;
+  const handler = options.handler;
+  const inner: ServeOptions = {
+    ...options,
+    hostname: "127.0.0.1",
+    port: 0,
+    sharedPort: false,
+    handler: (req, info) => {
+      const client = info.port === undefined ? undefined : front?.clientOf(info.port);
+      return handler(req, client === undefined ? info : { ...info, address: client });
+    },
+  };
+  const bound = binder.bind(inner, 0, false);
+  try {
+    front = await startProxyFront({
+      hostname: options.hostname,
+      port: options.port,
+      trusted: proxy.trusted,
+      backendPort: bound.port,
+      headerTimeoutMs: proxy.headerTimeoutMs,
+      onRefused: proxy.onRefused,
+    });
+  } catch (error) {
+    await bound.shutdown();
+    throw error;
+  }
+  const listening = front;
+  // connectionsPort: the client timeouts sweep the real server's sockets, not the front's.
+  const server: Server & { readonly connectionsPort: number } = {
+    hostname: listening.hostname,
+    port: listening.port,
+    connectionsPort: bound.port,
+    async shutdown() {
+      // The front resolves once its pipes have ended, which the real server's shutdown ends.
+      const closed = listening.close();
+      await bound.shutdown();
+      await closed;
+    },
+    replaceTls: () =>
+      Promise.reject(
+        new Error("serving a new certificate behind listen.proxyProtocol needs a restart"),
+      ),
+  };
+  return server;
 }

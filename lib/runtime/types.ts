@@ -34,12 +34,29 @@ export interface ServeOptions {
    * without first proving the port free (the main thread did that with {@link Runtime.claimPort}).
    */
   readonly sharedPort?: boolean;
+  /**
+   * Accept PROXY protocol v1/v2 headers (lib/runtime/proxy_protocol.ts): a front listener on
+   * hostname:port reads them from trusted peers and pipes to the server on a private port.
+   */
+  readonly proxyProtocol?: {
+    /** Whether a peer may send PROXY headers; every other peer's connection is closed. */
+    readonly trusted: (address: string) => boolean;
+    /** How long a trusted peer has to send a whole header. */
+    readonly headerTimeoutMs: number;
+    /** Told why a connection was closed before it reached the server. */
+    readonly onRefused?: (line: string) => void;
+  } | null;
 }
 
 /** A listening server. */
 export interface Server {
   readonly hostname: string;
   readonly port: number;
+  /**
+   * The port whose accepted sockets carry the requests (the client timeouts sweep them): the
+   * private one behind a PROXY protocol front; absent: `port`.
+   */
+  readonly connectionsPort?: number;
   /** Stops accepting connections and resolves once in-flight requests have finished. */
   shutdown(): Promise<void>;
   /**

@@ -9,6 +9,7 @@
  * with the same store (AppOptions.shared).
  */
 import {
+  AddressBlocks,
   type ClientInfo,
   createHandler,
   type HandlerState,
@@ -156,6 +157,7 @@ class LiveApp implements App {
       port: config.listen.port,
       tls: config.tls,
       sharedPort: this.#options.sharedPort,
+      proxyProtocol: proxyProtocolFor(config),
       // Through a field, so that reloads take effect on the running server.
       handler: trackConnections(
         connections,
@@ -172,7 +174,7 @@ class LiveApp implements App {
     if (!this.#options.connections) {
       this.#clientTimeouts = await enforceClientTimeouts(
         this.#runtime,
-        this.#server.port,
+        this.#server.connectionsPort ?? this.#server.port,
         connections,
         () => this.#state.config,
         this.#log,
@@ -381,4 +383,17 @@ class LiveApp implements App {
       limits: this.#limits,
     });
   }
+}
+
+/**
+ * listen.proxyProtocol as the runtime takes it: PROXY headers from listen.trustedProxies only,
+ * each within listen.headerTimeoutSeconds. Fixed at start, like the listening address.
+ */
+function proxyProtocolFor(config: Config) {
+  if (!config.listen.proxyProtocol) return null;
+  const trusted = new AddressBlocks(config.listen.trustedProxies ?? []);
+  return {
+    trusted: (address: string) => trusted.has(address),
+    headerTimeoutMs: config.listen.headerTimeoutSeconds * 1000,
+  };
 }

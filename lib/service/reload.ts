@@ -31,6 +31,15 @@ export function planReload(current: Config, next: Config): ReloadPlan {
     // The client timeouts are not the socket: they apply at once.
     listen = { ...next.listen, hostname: current.listen.hostname, port: current.listen.port };
   }
+  const proxyProtocol = current.listen.proxyProtocol ?? false;
+  if ((next.listen.proxyProtocol ?? false) !== proxyProtocol) {
+    // The PROXY protocol front is part of the listening socket.
+    needRestart.push(
+      `listen.proxyProtocol changed to ${!proxyProtocol}; restart promgate to apply it ` +
+        `(still ${proxyProtocol ? "reading" : "not reading"} PROXY protocol headers)`,
+    );
+    listen = { ...listen, proxyProtocol };
+  }
   if (next.workers !== current.workers) {
     needRestart.push(
       `workers changed to ${next.workers}; restart promgate to apply it ` +
