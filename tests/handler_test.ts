@@ -734,12 +734,9 @@ Deno.test({
 });
 
 Deno.test({
-  // BUG (latent, fails open): lib/http/handler.ts handle() (lines 78-86) treats
-  // `authenticator: null` as "nobody needs to log in" even for a route with `auth: true`, and
-  // lib/service/app.ts buildState (line 63) builds exactly that state whenever a route needs auth but
-  // `config.auth` is null. Today lib/config/load.ts refuses such a config, so only that check stands
-  // between a refactor and an open Prometheus: expected 401 (or 500), got 200 with the upstream's
-  // body.
+  // Guards a latent fail-open: a state with `authenticator: null` (built when no route needs auth)
+  // must never serve a route with `auth: true` anonymously, whatever builds the state
+  // (lib/http/authenticate.ts identify()). lib/config/load.ts also refuses such a config.
   ignore: false,
   name: "a protected route is never served anonymously, even when no authenticator was set up",
   async fn() {

@@ -7,15 +7,9 @@
  */
 import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
 import { loadConfig } from "../lib/config/mod.ts";
-import {
-  cookieKeys,
-  MAX_SESSION_COOKIE_BYTES,
-  OidcAuthenticator,
-  safeReturnPath,
-  seal,
-  unseal,
-  wantsLoginRedirect,
-} from "../lib/auth/oidc.ts";
+import { OidcAuthenticator } from "../lib/auth/oidc.ts";
+import { cookieKeys, MAX_SESSION_COOKIE_BYTES, seal, unseal } from "../lib/auth/oidc_cookies.ts";
+import { safeReturnPath, wantsLoginRedirect } from "../lib/auth/login_redirect.ts";
 import type { OidcConfig } from "../lib/config/mod.ts";
 import { withoutCookie } from "../lib/http/headers.ts";
 import { DEFAULTS } from "../lib/defaults.ts";

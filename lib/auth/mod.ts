@@ -6,8 +6,11 @@ export { Authenticator, newCacheSecret } from "./basic.ts";
 export { loadHtpasswd } from "./htpasswd.ts";
 export { INVALID_JWT_USER, JwtAuthenticator, looksLikeJwt } from "./jwt.ts";
 export type { JwtResult } from "./jwt.ts";
-export { OidcAuthenticator, safeReturnPath, SESSION_COOKIE, wantsLoginRedirect } from "./oidc.ts";
-export type { OidcAnswer, Session } from "./oidc.ts";
+export { safeReturnPath, wantsLoginRedirect } from "./login_redirect.ts";
+export { OidcAuthenticator } from "./oidc.ts";
+export type { OidcAnswer } from "./oidc.ts";
+export { SESSION_COOKIE } from "./oidc_cookies.ts";
+export type { Session } from "./oidc_cookies.ts";
 export type { Users } from "./htpasswd.ts";
 export {
   BCRYPT_COST_RANGE,

@@ -1,28 +1,36 @@
 /**
- * Single sign-on for browsers (auth.oidc): the OpenID Connect authorization code flow with PKCE,
- * and a session cookie that then identifies the browser as { user, groups }.
+ * Single sign-on for browsers (auth.oidc): the OpenID Connect authorization code flow with PKCE
+ * (discovery, the login redirect, the callback, logout), after which a session cookie identifies
+ * the browser as { user, groups }.
  *
  * The protocol is oauth4webapi's (npm; discovery, the authorization response's `state` check,
  * the code exchange with PKCE S256, the ID token's `iss`, `aud`, `exp`, `iat` and `nonce`
  * checks), none hand-written. The ID token comes straight from the provider's token endpoint
  * (OIDC Core 3.1.3.7: the TLS connection vouches for it).
  *
- * promgate keeps no server-side session: both cookies are sealed with AES-256-GCM (WebCrypto)
- * under keys derived by HKDF from auth.oidc.cookieSecretFile, so any thread or replica sharing
- * that file reads them, and a changed or forged byte fails authentication. The state cookie
- * (state, nonce, PKCE verifier, return path; 10 minutes) binds a login to the browser that
- * started it; the session cookie holds user, groups and expiry. Each kind has its own key, so
- * one can never be passed off as the other. Nothing here logs a cookie, a code or a token.
+ * The cookies are sealed in lib/auth/oidc_cookies.ts; the state cookie (state, nonce, PKCE
+ * verifier, return path; 10 minutes) binds a login to the browser that started it; the session
+ * cookie holds user, groups and expiry. The return target is checked in
+ * lib/auth/login_redirect.ts. Nothing here logs a cookie, a code or a token.
  */
 import * as oauth from "oauth4webapi";
 import type { OidcConfig } from "../config/mod.ts";
+import { safeReturnPath } from "./login_redirect.ts";
+import {
+  type CookieKeys,
+  cookieKeys,
+  cookieValue,
+  MAX_SESSION_COOKIE_BYTES,
+  openSession,
+  seal,
+  sealSession,
+  type Session,
+  SESSION_COOKIE,
+  setCookie,
+  STATE_COOKIE,
+  unseal,
+} from "./oidc_cookies.ts";
 
-/** The session cookie. */
-export const SESSION_COOKIE = "promgate_session";
-/** The login-in-progress cookie (only sent to the callback path). */
-export const STATE_COOKIE = "promgate_oidc_state";
-/** Largest session cookie value set; browsers drop cookies over ~4 KiB (name and attributes). */
-export const MAX_SESSION_COOKIE_BYTES = 3500;
 /** How long a login may take at the provider. */
 const STATE_SECONDS = 600;
 /** How long discovery and the code exchange may take. */
@@ -34,114 +42,11 @@ const SESSION_CACHE_SIZE = 10_000;
 const USER_NAME = /^[^\s\p{Cc}]+$/u;
 const MAX_USER_LENGTH = 256;
 
-/** The identity a session cookie carries. */
-export interface Session {
-  readonly user: string;
-  readonly groups: readonly string[];
-  /** Unix seconds after which the cookie is refused. */
-  readonly expires: number;
-}
-
 /** What an endpoint of the flow answers, with a line for the security log when it refused. */
 export interface OidcAnswer {
   readonly response: Response;
   readonly user: string | null;
   readonly event?: string;
-}
-
-/** Keys derived from the cookie secret, one per cookie kind. */
-export interface CookieKeys {
-  readonly session: CryptoKey;
-  readonly state: CryptoKey;
-}
-
-/** Derives the cookie keys from the secret file's bytes (HKDF-SHA-256, one key per kind). */
-export async function cookieKeys(secret: Uint8Array): Promise<CookieKeys> {
-  const base = await crypto.subtle.importKey("raw", secret as BufferSource, "HKDF", false, [
-    "deriveKey",
-  ]);
-  const derive = (info: string) =>
-    crypto.subtle.deriveKey(
-      {
-        name: "HKDF",
-        hash: "SHA-256",
-        salt: new TextEncoder().encode("promgate oidc cookies"),
-        info: new TextEncoder().encode(info),
-      },
-      base,
-      { name: "AES-GCM", length: 256 },
-      false,
-      ["encrypt", "decrypt"],
-    );
-  return { session: await derive(SESSION_COOKIE), state: await derive(STATE_COOKIE) };
-}
-
-/** Seals `value` (JSON) as base64url(iv || AES-GCM ciphertext and tag). */
-export async function seal(key: CryptoKey, value: unknown): Promise<string> {
-  const iv = crypto.getRandomValues(new Uint8Array(12));
-  const plain = new TextEncoder().encode(JSON.stringify(value));
-  const sealed = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv }, key, plain));
-  const out = new Uint8Array(iv.length + sealed.length);
-  out.set(iv);
-  out.set(sealed, iv.length);
-  return toBase64Url(out);
-}
-
-/** The value {@link seal} sealed, or null when it was changed, forged or sealed with another key. */
-export async function unseal(key: CryptoKey, text: string): Promise<unknown> {
-  const bytes = fromBase64Url(text);
-  if (!bytes || bytes.length < 12 + 16) return null;
-  try {
-    const plain = await crypto.subtle.decrypt(
-      { name: "AES-GCM", iv: bytes.subarray(0, 12) },
-      key,
-      bytes.subarray(12),
-    );
-    return JSON.parse(new TextDecoder().decode(plain));
-  } catch {
-    return null;
-  }
-}
-
-/**
- * The path to return to after login, or "/" when `raw` could lead off this host: only a
- * root-relative path is kept (not `//host`, `/\host`, a scheme, or control characters), checked
- * by resolving it as a browser would and requiring the origin to stay the same.
- */
-export function safeReturnPath(raw: string | null | undefined): string {
-  if (!raw || raw.length > 2048 || raw[0] !== "/" || raw[1] === "/" || raw.includes("\\")) {
-    return "/";
-  }
-  if (/\p{Cc}/u.test(raw)) return "/";
-  const base = "https://promgate.invalid";
-  let url: URL;
-  try {
-    url = new URL(raw, base);
-  } catch {
-    return "/";
-  }
-  if (url.origin !== base) return "/";
-  return url.pathname + url.search;
-}
-
-/**
- * Whether a refused request should be sent to the provider's login rather than get 401: a
- * browser (Accept names text/html) asking with GET or HEAD, and presenting no credential.
- */
-export function wantsLoginRedirect(req: Request): boolean {
-  if (req.method !== "GET" && req.method !== "HEAD") return false;
-  if (req.headers.has("authorization")) return false;
-  return (req.headers.get("accept") ?? "").toLowerCase().includes("text/html");
-}
-
-/** The value of cookie `name` in a Cookie header, or null. */
-export function cookieValue(header: string | null, name: string): string | null {
-  if (!header) return null;
-  for (const part of header.split(";")) {
-    const eq = part.indexOf("=");
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return null;
 }
 
 interface LoginState {
@@ -185,7 +90,7 @@ export class OidcAuthenticator {
       this.#opened.delete(text);
       return null;
     }
-    const session = await this.#open(text);
+    const session = await openSession((await this.#keys).session, text);
     if (session) {
       if (this.#opened.size >= SESSION_CACHE_SIZE) {
         this.#opened.delete(this.#opened.keys().next().value!);
@@ -195,25 +100,9 @@ export class OidcAuthenticator {
     return session;
   }
 
-  /** The session sealed in a cookie value, or null (changed, forged, expired). */
-  async #open(text: string): Promise<Session | null> {
-    const value = await unseal((await this.#keys).session, text) as
-      | { u?: unknown; g?: unknown; e?: unknown }
-      | null;
-    if (!value || typeof value.u !== "string" || typeof value.e !== "number") return null;
-    if (value.e <= Date.now() / 1000 || !Array.isArray(value.g)) return null;
-    return {
-      user: value.u,
-      groups: value.g.filter((g) => typeof g === "string"),
-      expires: value.e,
-    };
-  }
-
   /** A session cookie value for `user` and `groups`, or null when it would be too large. */
   async sessionCookie(user: string, groups: readonly string[]): Promise<string | null> {
-    const e = Math.floor(Date.now() / 1000 + this.#config.sessionHours * 3600);
-    const value = await seal((await this.#keys).session, { u: user, g: groups, e });
-    return value.length > MAX_SESSION_COOKIE_BYTES ? null : value;
+    return await sealSession((await this.#keys).session, user, groups, this.#config.sessionHours);
   }
 
   /**
@@ -250,7 +139,7 @@ export class OidcAuthenticator {
     const headers = new Headers({ location: target.href, "cache-control": "no-store" });
     headers.append(
       "set-cookie",
-      this.#cookie(STATE_COOKIE, sealed, origin, c.callbackPath, STATE_SECONDS),
+      setCookie(STATE_COOKIE, sealed, origin, c.callbackPath, STATE_SECONDS),
     );
     return { response: new Response("302 Found\n", { status: 302, headers }), user: null };
   }
@@ -310,9 +199,9 @@ export class OidcAuthenticator {
     const headers = new Headers({ location: state.r, "cache-control": "no-store" });
     headers.append(
       "set-cookie",
-      this.#cookie(SESSION_COOKIE, cookie, origin, "/", c.sessionHours * 3600),
+      setCookie(SESSION_COOKIE, cookie, origin, "/", c.sessionHours * 3600),
     );
-    headers.append("set-cookie", this.#cookie(STATE_COOKIE, "", origin, c.callbackPath, 0));
+    headers.append("set-cookie", setCookie(STATE_COOKIE, "", origin, c.callbackPath, 0));
     return { response: new Response("302 Found\n", { status: 302, headers }), user };
   }
 
@@ -330,13 +219,8 @@ export class OidcAuthenticator {
       // The session ends here whether or not the provider can be told.
     }
     const headers = new Headers({ location, "cache-control": "no-store" });
-    headers.append("set-cookie", this.#cookie(SESSION_COOKIE, "", origin, "/", 0));
+    headers.append("set-cookie", setCookie(SESSION_COOKIE, "", origin, "/", 0));
     return { response: new Response("302 Found\n", { status: 302, headers }), user: null };
-  }
-
-  #cookie(name: string, value: string, origin: string, path: string, maxAge: number): string {
-    const secure = origin.startsWith("https:") ? "; Secure" : "";
-    return `${name}=${value}; Path=${path}; Max-Age=${maxAge}; HttpOnly; SameSite=Lax${secure}`;
   }
 
   /** The provider's metadata by discovery; shared while in flight, retried after a pause. */
@@ -392,22 +276,6 @@ function isLoopbackHttp(u: string): boolean {
   const host = url.hostname;
   const loopback = host === "localhost" || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host);
   return url.protocol === "http:" && loopback;
-}
-
-function toBase64Url(bytes: Uint8Array): string {
-  let binary = "";
-  for (const b of bytes) binary += String.fromCharCode(b);
-  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-
-function fromBase64Url(text: string): Uint8Array<ArrayBuffer> | null {
-  if (!/^[A-Za-z0-9_-]*$/.test(text)) return null;
-  try {
-    const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
-    return Uint8Array.from(binary, (c) => c.charCodeAt(0));
-  } catch {
-    return null;
-  }
 }
 
 /** An error's message on one line (oauth4webapi's name the failed check, not the values). */

@@ -11,7 +11,7 @@ import { InputError } from "../errors.ts";
 import { parseJsonStrict } from "./json_text.ts";
 import { errorCode, fileProblem, resolveTls } from "./files.ts";
 import { formatIssue, inDocumentOrder } from "./messages.ts";
-import { crossFieldIssues } from "./rules.ts";
+import { crossFieldIssues } from "./cross_field_rules.ts";
 import { availableCores, configSchema, type RawConfig } from "./schema.ts";
 import type {
   AccessLogConfig,

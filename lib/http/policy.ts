@@ -77,7 +77,7 @@ export interface Identity {
 /**
  * The groups every rule (allow, admins, tenancy) reads for one request: the config's, with the
  * identity added to each configured group its source names. Groups the config does not name are
- * left out, as no rule can refer to them (lib/config/rules.ts).
+ * left out, as no rule can refer to them (lib/config/route_rules.ts).
  */
 export function groupsFor(groups: Groups, identity: Identity | null): Groups {
   const named = identity?.groups.filter((g) => groups.has(g) && !groups.get(g)!.has(identity.user));

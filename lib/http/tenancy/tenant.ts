@@ -14,7 +14,7 @@ const UNRESTRICTED: Tenant = { kind: "unrestricted" };
 /**
  * The values `user` is restricted to: the union of every `values` entry naming the user or one of
  * the user's groups, in config order. A user both restricted and unrestricted is refused at load
- * (lib/config/rules.ts); should it happen anyway, the restriction wins (fail closed).
+ * (lib/config/route_rules.ts); should it happen anyway, the restriction wins (fail closed).
  */
 export function tenantOf(t: TenancyConfig, groups: Groups, user: string | null): Tenant {
   if (user === null) return NONE;
