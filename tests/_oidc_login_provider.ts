@@ -10,6 +10,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import Provider from "oidc-provider";
 import { exportJWK, generateKeyPair } from "jose";
+import { quietly } from "./_oidc_provider.ts";
 
 /** The client secret of promgate's client (a test fixture, not a credential). */
 export const LOGIN_CLIENT_SECRET = "sso-test-client-secret";
@@ -96,21 +97,4 @@ interface GrantContext {
       Grant: any;
     };
   };
-}
-
-/** Runs `make` with oidc-provider's start-up advice (Deno, in-memory store) silenced. */
-function quietly<T>(make: () => T): T {
-  const warn = console.warn;
-  const info = console.info;
-  const filter = (write: (...args: unknown[]) => void) => (...args: unknown[]) => {
-    if (!/^oidc-provider (WARNING|NOTICE)/.test(String(args[0]))) write(...args);
-  };
-  console.warn = filter(warn);
-  console.info = filter(info);
-  try {
-    return make();
-  } finally {
-    console.warn = warn;
-    console.info = info;
-  }
 }

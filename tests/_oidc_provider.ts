@@ -172,7 +172,7 @@ interface JwtPayload {
  * Runs `make` with oidc-provider's start-up advice silenced: it warns about Deno ("Unsupported
  * runtime") and its in-memory store, both expected in a test.
  */
-function quietly<T>(make: () => T): T {
+export function quietly<T>(make: () => T): T {
   const warn = console.warn;
   const info = console.info;
   const filter = (write: (...args: unknown[]) => void) => (...args: unknown[]) => {

@@ -6,7 +6,7 @@
  * tests/artifacts/ (gitignored).
  */
 import type { Browser, Page } from "playwright-core";
-import { launchTrusting } from "./_chromium.ts";
+import { launchTrusting, loggedInPage as loggedInAs } from "./_chromium.ts";
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "./_assert.ts";
 import { startPrometheus } from "./_prometheus.ts";
 import {
@@ -35,25 +35,8 @@ function launch(gate: Gate): Promise<Browser> {
 }
 
 /** A page logged in as admin (Chromium answers the 401 challenge), failing on page errors. */
-async function loggedInPage(browser: Browser): Promise<{ page: Page; errors: string[] }> {
-  const context = await browser.newContext({
-    httpCredentials: { username: USER, password: PASSWORD },
-    viewport: { width: 1280, height: 800 },
-  });
-  context.setDefaultTimeout(10_000);
-  const page = await context.newPage();
-  const errors: string[] = [];
-  page.on("pageerror", (e) => errors.push(`page error: ${e.message}`));
-  page.on(
-    "requestfailed",
-    (r) => errors.push(`request failed: ${r.url()} ${r.failure()?.errorText}`),
-  );
-  page.on("response", (r) => {
-    if (r.status() >= 400 && !r.url().endsWith("/favicon.ico")) {
-      errors.push(`HTTP ${r.status()} for ${r.url()}`);
-    }
-  });
-  return { page, errors };
+function loggedInPage(browser: Browser): Promise<{ page: Page; errors: string[] }> {
+  return loggedInAs(browser, USER, PASSWORD);
 }
 
 async function screenshot(page: Page, name: string): Promise<string> {

@@ -1,7 +1,7 @@
 /** The web-standard pipeline: (Request, ClientInfo) -> Response. */
 export { NO_ACCESS_LOG, openAccessLog } from "./access_log.ts";
 export type { AccessLog, AccessRecord } from "./access_log.ts";
-export { AddressBlocks } from "./client_address.ts";
+export { AddressBlocks, formatIp } from "./client_address.ts";
 export { createHandler } from "./handler.ts";
 export type { HandlerState } from "./handler.ts";
 export { Limits } from "./limits.ts";

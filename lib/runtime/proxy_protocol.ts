@@ -13,6 +13,7 @@
  * piped connection is for. The real server sees that port as its peer's (ClientInfo.port).
  */
 import { connect, createServer, type Socket } from "node:net";
+import { formatIp } from "../http/mod.ts";
 
 /** The most bytes a v1 header may take, CRLF included. */
 export const V1_MAX_BYTES = 107;
@@ -171,19 +172,7 @@ function ipv6Text(bytes: Uint8Array): string {
   if (bytes.subarray(0, 12).every((b, i) => b === (i < 10 ? 0 : 0xff))) {
     return [...bytes.subarray(12)].join(".");
   }
-  const words: number[] = [];
-  for (let i = 0; i < 16; i += 2) words.push((bytes[i] << 8) | bytes[i + 1]);
-  let best = -1;
-  let bestLength = 1;
-  for (let i = 0; i < 8;) {
-    let j = i;
-    while (j < 8 && words[j] === 0) j++;
-    if (j - i > bestLength) [best, bestLength] = [i, j - i];
-    i = j === i ? i + 1 : j;
-  }
-  const hex = (ws: number[]) => ws.map((w) => w.toString(16)).join(":");
-  if (best < 0) return hex(words);
-  return `${hex(words.slice(0, best))}::${hex(words.slice(best + bestLength))}`;
+  return formatIp(bytes);
 }
 
 /** What {@link startProxyFront} needs. */

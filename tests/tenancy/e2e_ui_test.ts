@@ -5,7 +5,7 @@
  * query typed into it must show only alice's series and values.
  */
 import type { Browser, Page } from "playwright-core";
-import { launchTrusting } from "../_chromium.ts";
+import { launchTrusting, loggedInPage as loggedInAs } from "../_chromium.ts";
 import { assert, assertEquals, assertMatch } from "../_assert.ts";
 import { needs, REPO } from "../_util.ts";
 import { ANCHOR, bandOf } from "./_fixture.ts";
@@ -18,25 +18,8 @@ function launch(s: TenancyStack): Promise<Browser> {
 }
 
 /** A page logged in as alice, collecting page errors and failed responses. */
-async function alicePage(browser: Browser): Promise<{ page: Page; errors: string[] }> {
-  const context = await browser.newContext({
-    httpCredentials: { username: "alice", password: PASSWORDS.alice },
-    viewport: { width: 1280, height: 900 },
-  });
-  context.setDefaultTimeout(10_000);
-  const page = await context.newPage();
-  const errors: string[] = [];
-  page.on("pageerror", (e) => errors.push(`page error: ${e.message}`));
-  page.on(
-    "requestfailed",
-    (r) => errors.push(`request failed: ${r.url()} ${r.failure()?.errorText}`),
-  );
-  page.on("response", (r) => {
-    if (r.status() >= 400 && !r.url().endsWith("/favicon.ico")) {
-      errors.push(`HTTP ${r.status()} for ${r.url()}`);
-    }
-  });
-  return { page, errors };
+function alicePage(browser: Browser): Promise<{ page: Page; errors: string[] }> {
+  return loggedInAs(browser, "alice", PASSWORDS.alice, 900);
 }
 
 /** Types `query` into the classic UI's expression box, runs it, and returns the table rows. */
