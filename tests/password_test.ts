@@ -324,24 +324,31 @@ Deno.test("bcrypt verification does not block the event loop", async () => {
       verifier.verify("secret", parseHash(users.get("admin")!))
     );
     const hash = parseHash(users.get("cost10")!);
-    let results: boolean[] = [];
-    const started = performance.now();
-    const gap = await maxTimerGap(async () => {
-      results = await Promise.all([1, 2, 3, 4].map(() => verifier.verify("secret", hash)));
-    });
-    const elapsed = performance.now() - started;
-    assertEquals(results, [true, true, true, true]);
-    console.log(
-      `worker start: max timer gap ${startGap.toFixed(1)} ms; ` +
-        `4 cost-10 verifies: ${elapsed.toFixed(0)} ms, max timer gap ${gap.toFixed(1)} ms`,
-    );
-    // Relative to one verify run on this thread under the same load, so a busy host (tests run in
-    // parallel on 2 cores) cannot make it flaky: on the main thread the gap would be >= that.
-    const t = performance.now();
-    assert(verifyBcrypt("secret", hash.encoded));
-    const blocking = performance.now() - t;
-    console.log(`one cost-10 verify on the main thread blocks it for ${blocking.toFixed(1)} ms`);
-    assert(gap < blocking * 0.6, `event loop stalled for ${gap.toFixed(1)} ms`);
+    // Up to three tries: in the parallel test batch another process can take the core for a
+    // moment, but a verify run on this thread would stall every try by at least `blocking`.
+    const tries: string[] = [];
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      let results: boolean[] = [];
+      const started = performance.now();
+      const gap = await maxTimerGap(async () => {
+        results = await Promise.all([1, 2, 3, 4].map(() => verifier.verify("secret", hash)));
+      });
+      const elapsed = performance.now() - started;
+      assertEquals(results, [true, true, true, true]);
+      // Relative to one verify run on this thread under the same load, so a busy host (tests run
+      // in parallel on 2 cores) cannot make it flaky: on the main thread the gap would be >= that.
+      const t = performance.now();
+      assert(verifyBcrypt("secret", hash.encoded));
+      const blocking = performance.now() - t;
+      tries.push(
+        `worker start: max timer gap ${startGap.toFixed(1)} ms; 4 cost-10 verifies: ` +
+          `${elapsed.toFixed(0)} ms, max timer gap ${gap.toFixed(1)} ms; one verify on the main ` +
+          `thread blocks it for ${blocking.toFixed(1)} ms`,
+      );
+      if (gap < blocking * 0.6) break;
+      assert(attempt < 3, `event loop stalled every time: ${tries.join(" / ")}`);
+    }
+    console.log(tries.join("\n"));
   } finally {
     verifier.close();
   }
