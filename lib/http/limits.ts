@@ -13,8 +13,9 @@
  * - Concurrency (`concurrent`): a request takes a slot, a member of the store set of its user and
  *   rule, held until its response's last byte is sent or the client leaves (the handler calls
  *   `release` from logWhenSent). A slot is a lease of {@link LEASE_MS}, renewed while held, so a
- *   thread that dies frees its slots within a lease. Slots are one per process (the server
- *   threads share the store through the main thread's broker) and kept by each replica alone.
+ *   thread or replica that dies frees its slots within a lease. Slots are one count for the
+ *   process (the server threads share the store through the main thread's broker) and, with
+ *   Redis, for all replicas (lib/service/shared_state.ts shares "limits.busy" keys).
  *   A request over the limit waits in a FIFO queue of its user and rule (at most `queue` long,
  *   in this thread) for up to `queueSeconds`, then gets 429 with Retry-After of that time.
  *   A released slot wakes the head of every thread's queue (publish/subscribe); a short poll

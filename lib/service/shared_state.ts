@@ -6,8 +6,8 @@
  * one for all threads while Redis is away) and one log line per switch, whatever the threads.
  *
  * Shared across replicas: the failed-login throttle's keys ("throttle.*": counts, blocks, the
- * names failing from an address, the addresses where a user logged in) and the per-user rate
- * limits' counts ("limits.rate:*"). Kept by each replica
+ * names failing from an address, the addresses where a user logged in) and the per-user limits'
+ * rate windows and concurrency slots ("limits.rate:*", "limits.busy:*"). Kept by each replica
  * alone: the verified-credential cache (its keys are HMACs under a secret each process draws at
  * start, and it exists to save this machine a hash: a shared one would put a network round trip
  * on every login and verified-credential digests in Redis), and the notices between the process's
@@ -32,12 +32,13 @@ export interface SharedState {
 }
 
 /**
- * Whether a store key is one the replicas share: the throttle's, and the per-user rate limits'
- * windows (lib/http/limits.ts). A limit's concurrency slots stay in each replica: a slot is held
- * as long as a response streams, and one replica's crash must not hold its slots elsewhere.
+ * Whether a store key is one the replicas share: the throttle's, and the per-user limits' rate
+ * windows and concurrency slots (lib/http/limits.ts). A slot is a lease renewed while its
+ * response streams, so a crashed replica's slots free themselves within one lease (LEASE_MS).
  */
 export function sharedByReplicas(key: string): boolean {
-  return key.startsWith("throttle.") || key.startsWith("limits.rate:");
+  return key.startsWith("throttle.") || key.startsWith("limits.rate:") ||
+    key.startsWith("limits.busy:");
 }
 
 /**
