@@ -17,7 +17,9 @@ import { parseConfig } from "../lib/config/load.ts";
 import { createHandler } from "../lib/http/handler.ts";
 import { loadHtpasswd } from "../lib/auth/htpasswd.ts";
 import { createVerifier } from "../lib/auth/password/verifier.ts";
-import { injectMatcher, tenantMatcher } from "../lib/http/tenancy/mod.ts";
+import { injectMatcher, loadPromQL, tenantMatcher } from "../lib/http/tenancy/mod.ts";
+
+await loadPromQL();
 
 const { values } = parseArgs({ options: { requests: { type: "string", default: "5000" } } });
 const REQUESTS = Number(values.requests);

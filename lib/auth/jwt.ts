@@ -20,15 +20,17 @@
  * counting under it would let a stranger lock that user out). Nothing here logs or quotes a
  * token; the reasons given are jose's, which name the claim or check that failed, not values.
  */
-import {
-  createLocalJWKSet,
-  createRemoteJWKSet,
-  type JWTPayload,
-  jwtVerify,
-  type JWTVerifyGetKey,
-} from "jose";
+import type { JWTPayload, JWTVerifyGetKey } from "jose";
 import type { JwtConfig } from "../config/mod.ts";
 import type { AttemptGuard } from "./basic.ts";
+
+type Jose = typeof import("jose");
+let jose: Promise<Jose> | null = null;
+
+/** jose, loaded on first use: ~5 MiB in every thread that loads it, and few configs use JWTs. */
+function loadJose(): Promise<Jose> {
+  return jose ??= import("jose");
+}
 
 /**
  * The name refused JWTs are counted as in the throttle. It holds a ":", which no htpasswd user
@@ -90,10 +92,6 @@ export class JwtAuthenticator {
 
   constructor(config: JwtConfig) {
     this.#config = config;
-    const keys = config.keys;
-    // deno-lint-ignore no-explicit-any -- the JWK Set was checked at load (lib/config/load.ts)
-    if (keys.kind === "file") this.#keys = createLocalJWKSet(keys.jwks as any);
-    if (keys.kind === "url") this.#keys = this.#remote(keys.url);
   }
 
   /** The issuer tokens must come from (for log lines). */
@@ -132,7 +130,7 @@ export class JwtAuthenticator {
     const c = this.#config;
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, keys, {
+      ({ payload } = await (await loadJose()).jwtVerify(token, keys, {
         issuer: c.issuer,
         audience: [...c.audience],
         algorithms: [...c.algorithms],
@@ -155,6 +153,8 @@ export class JwtAuthenticator {
   /** The key lookup: as configured, or from discovery (retried after keysRefreshSeconds). */
   #keyLookup(): Promise<JWTVerifyGetKey> {
     if (this.#keys) return Promise.resolve(this.#keys);
+    const keys = this.#config.keys;
+    if (keys.kind !== "discovery") return this.#configuredKeys(keys);
     if (this.#discovering) return this.#discovering;
     if (performance.now() - this.#failedAt < this.#config.keysRefreshSeconds * 1000) {
       return Promise.reject(new Error(this.#failure));
@@ -199,7 +199,16 @@ export class JwtAuthenticator {
     return this.#remote(jwksUri);
   }
 
-  #remote(url: string): JWTVerifyGetKey {
+  /** The keys of a jwksFile (checked at load, lib/config/load.ts) or a jwksUrl. */
+  async #configuredKeys(keys: Exclude<JwtConfig["keys"], { kind: "discovery" }>) {
+    const { createLocalJWKSet } = await loadJose();
+    if (keys.kind === "url") return this.#keys ??= await this.#remote(keys.url);
+    // deno-lint-ignore no-explicit-any -- the JWK Set was checked at load (lib/config/load.ts)
+    return this.#keys ??= createLocalJWKSet(keys.jwks as any);
+  }
+
+  async #remote(url: string): Promise<JWTVerifyGetKey> {
+    const { createRemoteJWKSet } = await loadJose();
     return createRemoteJWKSet(new URL(url), {
       cooldownDuration: this.#config.keysRefreshSeconds * 1000,
       cacheMaxAge: KEYS_MAX_AGE_MS,

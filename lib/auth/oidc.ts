@@ -13,7 +13,7 @@
  * cookie holds user, groups and expiry. The return target is checked in
  * lib/auth/login_redirect.ts. Nothing here logs a cookie, a code or a token.
  */
-import * as oauth from "oauth4webapi";
+import type * as oauth from "oauth4webapi";
 import type { OidcConfig } from "../config/mod.ts";
 import { safeReturnPath } from "./login_redirect.ts";
 import {
@@ -55,6 +55,17 @@ interface LoginState {
   readonly v: string;
   readonly r: string;
   readonly e: number;
+}
+
+type Oauth = typeof import("oauth4webapi");
+let oauthLib: Promise<Oauth> | null = null;
+
+/**
+ * oauth4webapi, loaded when a login starts or ends: checking a session cookie does not need it,
+ * and it costs ~3 MiB in every thread that loads it.
+ */
+function loadOauth(): Promise<Oauth> {
+  return oauthLib ??= import("oauth4webapi");
 }
 
 /** The OIDC login flow and its session cookies, for one auth.oidc setting. */
@@ -117,10 +128,11 @@ export class OidcAuthenticator {
     } catch (error) {
       return unavailable(`single sign-on: ${message(error)}`);
     }
-    const verifier = oauth.generateRandomCodeVerifier();
+    const lib = await loadOauth();
+    const verifier = lib.generateRandomCodeVerifier();
     const state: LoginState = {
-      s: oauth.generateRandomState(),
-      n: oauth.generateRandomNonce(),
+      s: lib.generateRandomState(),
+      n: lib.generateRandomNonce(),
       v: verifier,
       r: safeReturnPath(returnPath),
       e: Math.floor(Date.now() / 1000) + STATE_SECONDS,
@@ -133,7 +145,7 @@ export class OidcAuthenticator {
     target.searchParams.set("scope", c.scopes.join(" "));
     target.searchParams.set("state", state.s);
     target.searchParams.set("nonce", state.n);
-    target.searchParams.set("code_challenge", await oauth.calculatePKCECodeChallenge(verifier));
+    target.searchParams.set("code_challenge", await lib.calculatePKCECodeChallenge(verifier));
     target.searchParams.set("code_challenge_method", "S256");
     const sealed = await seal((await this.#keys).state, state);
     const headers = new Headers({ location: target.href, "cache-control": "no-store" });
@@ -163,24 +175,25 @@ export class OidcAuthenticator {
     let claims: oauth.IDToken;
     try {
       const server = await this.#discovered();
-      const params = oauth.validateAuthResponse(server, this.#client, url, state.s);
-      const options = { [oauth.allowInsecureRequests]: isLoopbackHttp(c.issuer) };
-      const response = await oauth.authorizationCodeGrantRequest(
+      const lib = await loadOauth();
+      const params = lib.validateAuthResponse(server, this.#client, url, state.s);
+      const options = { [lib.allowInsecureRequests]: isLoopbackHttp(c.issuer) };
+      const response = await lib.authorizationCodeGrantRequest(
         server,
         this.#client,
-        oauth.ClientSecretBasic(c.clientSecret),
+        lib.ClientSecretBasic(c.clientSecret),
         params,
         origin + c.callbackPath,
         state.v,
         { ...options, signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) },
       );
-      const result = await oauth.processAuthorizationCodeResponse(
+      const result = await lib.processAuthorizationCodeResponse(
         server,
         this.#client,
         response,
         { expectedNonce: state.n, requireIdToken: true },
       );
-      claims = oauth.getValidatedIdTokenClaims(result)!;
+      claims = lib.getValidatedIdTokenClaims(result)!;
     } catch (error) {
       return refused(400, `the login did not complete: ${message(error)}`);
     }
@@ -230,11 +243,13 @@ export class OidcAuthenticator {
       return Promise.reject(new Error(this.#failure));
     }
     const issuer = new URL(this.#config.issuer);
-    this.#server = oauth.discoveryRequest(issuer, {
-      algorithm: "oidc",
-      [oauth.allowInsecureRequests]: isLoopbackHttp(this.#config.issuer),
-      signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
-    }).then((response) => oauth.processDiscoveryResponse(issuer, response)).catch((error) => {
+    this.#server = loadOauth().then((lib) =>
+      lib.discoveryRequest(issuer, {
+        algorithm: "oidc",
+        [lib.allowInsecureRequests]: isLoopbackHttp(this.#config.issuer),
+        signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
+      }).then((response) => lib.processDiscoveryResponse(issuer, response))
+    ).catch((error) => {
       this.#server = null;
       this.#failedAt = performance.now();
       this.#failure = `discovery at ${issuer.href} failed: ${message(error)}`;

@@ -76,7 +76,7 @@ export function createHandler(deps: HandlerDeps) {
       route: outcome.route,
       error: outcome.error,
     });
-    return logWhenSent(outcome, (bytes) => {
+    return logWhenSent(outcome, info.spent, (bytes) => {
       held.release?.(); // a streaming answer holds its limit slots until its last byte
       const done = record(bytes);
       state.accessLog.write(done);

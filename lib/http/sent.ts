@@ -4,9 +4,11 @@
  * Calls `done` with the body bytes once the response has been sent (or the client went away), so
  * the access log shows what was really delivered and how long it took, as nginx's does. A body of
  * known size is left untouched: wrapping it in a stream would undo the proxy's coalescing.
+ * `spent` (ClientInfo.spent) is told of each streamed chunk once the server asked for the next.
  */
 export function logWhenSent(
   outcome: { readonly response: Response; readonly bytes?: number },
+  spent: ((chunk: Uint8Array) => void) | undefined,
   done: (bytes: number) => void,
 ): Response {
   const { response } = outcome;
@@ -17,6 +19,8 @@ export function logWhenSent(
   const reader = response.body.getReader();
   let bytes = 0;
   let logged = false;
+  // The chunk the server took last: it asks for the next one only once it has that one.
+  let taken: Uint8Array | null = null;
   const finish = () => {
     if (!logged) {
       logged = true;
@@ -25,6 +29,8 @@ export function logWhenSent(
   };
   const counted = new ReadableStream<Uint8Array>({
     async pull(controller) {
+      if (taken !== null && spent !== undefined) spent(taken);
+      taken = null;
       try {
         const result = await reader.read();
         if (result.done) {
@@ -33,6 +39,7 @@ export function logWhenSent(
           return;
         }
         bytes += result.value.byteLength;
+        taken = result.value;
         controller.enqueue(result.value);
       } catch (error) {
         finish();

@@ -22,6 +22,12 @@ export interface ClientInfo {
    * leave it out, and lib/slow_clients' trackConnections adds it.
    */
   hold?(): () => void;
+  /**
+   * Told of each chunk of a streamed response body once the server has taken it (it asked for
+   * the next one), so the runtime may free the chunk's memory at once instead of at the garbage
+   * collector's next full collection. Nothing reads the chunk afterwards. Absent: nothing to do.
+   */
+  readonly spent?: (chunk: Uint8Array) => void;
 }
 
 /** A web-standard request handler plus the connection facts the server adds. */

@@ -131,12 +131,14 @@ class TrackedClient implements ClientInfo {
   readonly address: string;
   readonly protocol: string;
   readonly port: number;
+  readonly spent?: (chunk: Uint8Array) => void;
   readonly #table: ConnectionTable;
 
   constructor(client: ClientInfo, table: ConnectionTable, port: number) {
     this.address = client.address;
     this.protocol = client.protocol;
     this.port = port;
+    this.spent = client.spent;
     this.#table = table;
   }
 

@@ -6,11 +6,14 @@
 import assert from "node:assert/strict";
 import {
   injectMatcher,
+  loadPromQL,
   parsePromQL,
   PromQLError,
   quoteRegex,
   tenantMatcher,
 } from "../../lib/http/tenancy/mod.ts";
+
+await loadPromQL(); // loaded on first use in promgate; these call the parser directly
 
 const A = tenantMatcher("tenant", ["a"]);
 const AB = tenantMatcher("tenant", ["a", "b"]);

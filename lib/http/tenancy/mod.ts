@@ -7,7 +7,7 @@ export type {
   TenancyOutcome,
   TenancyRefusal,
 } from "./outcome.ts";
-export { injectMatcher, parse as parsePromQL, PromQLError } from "./promql.ts";
+export { injectMatcher, loadPromQL, parse as parsePromQL, PromQLError } from "./promql.ts";
 export { quoteRegex, type TenantMatcher, tenantMatcher } from "./matcher.ts";
 export { encodePair, FormError, type FormPair, parsePairs, rewritePairs } from "./form.ts";
 export { classify, type Endpoint } from "./endpoints.ts";

@@ -19,11 +19,25 @@
  * `double_exponential_smoothing` in 3) is parsed as a same-length function name it knows, in a
  * copy used only for parsing, so the positions hold for the original text (see {@link RENAMED}).
  */
-import { parser } from "@prometheus-io/lezer-promql";
+import type { parser as Grammar } from "@prometheus-io/lezer-promql";
 import type { TenantMatcher } from "./matcher.ts";
 
-type Tree = ReturnType<typeof parser.parse>;
+type Tree = ReturnType<typeof Grammar.parse>;
 type SyntaxNode = Tree["topNode"];
+
+let parser: typeof Grammar | null = null;
+let loading: Promise<void> | null = null;
+
+/**
+ * Loads the grammar; {@link parse} and {@link injectMatcher} need it done. It is loaded on first
+ * use rather than at start because it costs ~10 MiB in every thread that loads it, and only a
+ * route with tenancy needs it.
+ */
+export function loadPromQL(): Promise<void> {
+  return loading ??= import("@prometheus-io/lezer-promql").then((grammar) => {
+    parser = grammar.parser;
+  });
+}
 
 /** A query promgate refuses to forward: it does not parse. `position` is a 0-based offset. */
 export class PromQLError extends Error {
@@ -86,6 +100,9 @@ function parseable(query: string): string {
 /** Parses `query`, refusing an empty one and any tree holding an error node. */
 export function parse(query: string): Tree {
   if (query.trim() === "") throw new PromQLError(0, "empty query");
+  if (parser === null) {
+    throw new Error("the PromQL grammar is not loaded: await loadPromQL() first");
+  }
   const tree = parser.parse(parseable(query));
   const cursor = tree.cursor();
   do {

@@ -12,7 +12,7 @@ import { BodyTooLarge, readLimited } from "./body.ts";
 import { classify, type Endpoint } from "./endpoints.ts";
 import { encodePair, FormError, type FormPair, parsePairs, rewritePairs } from "./form.ts";
 import { type TenantMatcher, tenantMatcher } from "./matcher.ts";
-import { injectMatcher, PromQLError } from "./promql.ts";
+import { injectMatcher, loadPromQL, PromQLError } from "./promql.ts";
 import {
   rebuild,
   refuse,
@@ -107,6 +107,7 @@ async function rewriteParams(
   const { request } = input;
   const method = request.method.toUpperCase();
   const name = endpoint.kind === "query" ? "query" : "match[]";
+  await loadPromQL();
   const rewrite = (where: string) => (value: string) => {
     try {
       return injectMatcher(value, matcher);

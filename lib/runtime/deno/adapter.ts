@@ -2,7 +2,7 @@
 import { denoSocketOps } from "./ffi.ts";
 import { setListenerNoDelay } from "./nodelay.ts";
 import { nodeFetch } from "./node_client.ts";
-import { ownRequestBody } from "./spent_chunks.ts";
+import { ownRequestBody, releaseSent } from "./spent_chunks.ts";
 import { type Binder, serveWith, sharedPortProblemOf } from "../listen.ts";
 import type { Runtime, ServerSocket, SignalName } from "../types.ts";
 import { log } from "../../log.ts";
@@ -41,7 +41,12 @@ const binder: Binder = {
     }, (req, info) => {
       const peer = info.remoteAddr as Deno.NetAddr;
       if (req.method !== "GET" && req.method !== "HEAD" && req.body) ownRequestBody(req.body);
-      return handler(req, { address: peer.hostname, port: peer.port, protocol: protocolOf(req) });
+      return handler(req, {
+        address: peer.hostname,
+        port: peer.port,
+        protocol: protocolOf(req),
+        spent: releaseSent,
+      });
     });
     const addr = server.addr as Deno.NetAddr;
     const noDelay = setListenerNoDelay(addr.port);

@@ -22,7 +22,7 @@
  * and federation answers for a client that takes gzip, so those bodies arrive ~10x smaller.
  */
 import type http from "node:http";
-import { isOwnedBody, release } from "./spent_chunks.ts";
+import { isOwnedBody, ownChunk, release } from "./spent_chunks.ts";
 
 /** node:http and node:https with their keep-alive agents, once the first request needs them. */
 interface NodeClients {
@@ -167,6 +167,7 @@ function webBody(
       };
       incoming.on("data", (chunk: Uint8Array) => {
         if (settled) return;
+        ownChunk(chunk);
         controller.enqueue(chunk);
         if ((controller.desiredSize ?? 1) <= 0) incoming.pause();
       });

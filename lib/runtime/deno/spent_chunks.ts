@@ -29,6 +29,25 @@ export function isOwnedBody(body: ReadableStream): boolean {
   return ownedBodies.has(body);
 }
 
+/**
+ * Response body chunks from the node:http client, each the only view of its own buffer: once the
+ * server has taken one, it may be freed like a request body's (the same garbage waits otherwise:
+ * a 1 GiB download peaked ~60 MiB higher than through fetch).
+ */
+const ownedChunks = new WeakSet<Uint8Array>();
+
+/** Marks `chunk` as freeable once sent, if it is the only view of its buffer. */
+export function ownChunk(chunk: Uint8Array): void {
+  if (chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength) {
+    ownedChunks.add(chunk);
+  }
+}
+
+/** Frees a chunk the server has taken (ClientInfo.spent), if it was marked by {@link ownChunk}. */
+export function releaseSent(chunk: Uint8Array): void {
+  if (ownedChunks.delete(chunk)) release(chunk);
+}
+
 /** Frees `chunk`'s memory; nothing may read it afterwards. */
 export function release(chunk: Uint8Array): void {
   const buffer = chunk.buffer;
