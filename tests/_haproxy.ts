@@ -1,8 +1,9 @@
 /**
- * A real HAProxy (Debian's) for tests: on a free 127.0.0.1 port in front of one server, started
- * from a config written to a temporary directory, in the foreground (-db), stopped with SIGTERM.
+ * A real HAProxy (Debian's) for tests: on a free 127.0.0.1 port in front of one server or several
+ * (round robin), started from a config written to a temporary directory, in the foreground (-db),
+ * stopped with SIGTERM.
  */
-import { freePort, needs } from "./_util.ts";
+import { curlStatus, freePort, needs } from "./_util.ts";
 
 /** Test options for tests that need haproxy and curl (they fail, not skip, when CI is set). */
 export const NEEDS_HAPROXY = needs("haproxy", "curl", "htpasswd");
@@ -15,32 +16,36 @@ export interface HaProxy {
 }
 
 /**
- * Starts haproxy on a free port of 127.0.0.1, forwarding to 127.0.0.1:`serverPort`. `mode`
- * "http" adds X-Forwarded-For (`option forwardfor`); "proxy-v2" passes TCP through and sends a
- * PROXY protocol v2 header (`send-proxy-v2`); "proxy-v1" sends a v1 one (`send-proxy`).
+ * Starts haproxy on a free port of 127.0.0.1, forwarding to 127.0.0.1:`serverPorts`, each new
+ * connection to the next server. `mode` "http" adds X-Forwarded-For (`option forwardfor`) and
+ * opens a connection per request; "proxy-v2" passes TCP through and sends a PROXY protocol v2
+ * header (`send-proxy-v2`); "proxy-v1" sends a v1 one (`send-proxy`); "http+proxy-v2" does both
+ * what "http" does and sends a PROXY v2 header on every connection to a server.
  */
 export async function startHaProxy(
   dir: string,
-  serverPort: number,
-  mode: "http" | "proxy-v1" | "proxy-v2",
+  serverPorts: number | number[],
+  mode: "http" | "proxy-v1" | "proxy-v2" | "http+proxy-v2",
 ): Promise<HaProxy> {
   const port = freePort();
-  const server = `server promgate 127.0.0.1:${serverPort}` +
-    (mode === "proxy-v2" ? " send-proxy-v2" : mode === "proxy-v1" ? " send-proxy" : "");
+  const http = mode === "http" || mode === "http+proxy-v2";
+  const send = mode === "proxy-v1" ? " send-proxy" : mode === "http" ? "" : " send-proxy-v2";
+  const servers = [serverPorts].flat().map((p, i) => `  server promgate${i} 127.0.0.1:${p}${send}`);
   const config = [
     "global",
     "  maxconn 100",
     "defaults",
-    `  mode ${mode === "http" ? "http" : "tcp"}`,
+    `  mode ${http ? "http" : "tcp"}`,
     "  timeout connect 5s",
     "  timeout client 30s",
     "  timeout server 30s",
-    ...(mode === "http" ? ["  option forwardfor", "  option http-server-close"] : []),
+    ...(http ? ["  option forwardfor", "  option http-server-close"] : []),
     "frontend front",
     `  bind 127.0.0.1:${port}`,
     "  default_backend gate",
     "backend gate",
-    `  ${server}`,
+    "  balance roundrobin",
+    ...servers,
     "",
   ].join("\n");
   const file = `${dir}/haproxy.cfg`;
@@ -80,4 +85,21 @@ export async function startHaProxy(
       await child.status;
     },
   };
+}
+
+/**
+ * GET `url` with curl from local address `from` (a distinct loopback address stands for a
+ * distinct client), with `authorization` and, if given, an X-Forwarded-For the client made up;
+ * resolves the status (0 when no HTTP answer came).
+ */
+export async function curlFrom(from: string, url: string, authorization: string, xff?: string) {
+  const r = await curlStatus(
+    "--interface",
+    from,
+    "-H",
+    `authorization: ${authorization}`,
+    ...(xff ? ["-H", `x-forwarded-for: ${xff}`] : []),
+    url,
+  );
+  return Number(r.stdout);
 }

@@ -6,7 +6,7 @@
 import { assert, assertEquals } from "./_assert.ts";
 import { startTestUpstream } from "./_upstream.ts";
 import { basic, curlStatus, makeHtpasswd, needs, run, startPromgate, tempDir } from "./_util.ts";
-import { NEEDS_HAPROXY, startHaProxy } from "./_haproxy.ts";
+import { curlFrom, NEEDS_HAPROXY, startHaProxy } from "./_haproxy.ts";
 
 const PASSWORD = "correct horse";
 const GOOD = basic("admin", PASSWORD);
@@ -136,19 +136,6 @@ for (
       }
     },
   );
-}
-
-/** curl from local address `from` (a distinct loopback address stands for a distinct client). */
-async function curlFrom(from: string, url: string, authorization: string, xff?: string) {
-  const r = await curlStatus(
-    "--interface",
-    from,
-    "-H",
-    `authorization: ${authorization}`,
-    ...(xff ? ["-H", `x-forwarded-for: ${xff}`] : []),
-    url,
-  );
-  return Number(r.stdout);
 }
 
 Deno.test(

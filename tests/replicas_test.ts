@@ -1,56 +1,19 @@
 /**
  * Two promgate replicas sharing one real Redis (issue 16, part 1): replica A on Deno (with two
- * server threads), replica B as PROMGATE_CMD says (the Bun binary under `deno task test:binary`,
- * Bun from source under `test:bun`; otherwise Bun from source when .tools has it, else Deno).
+ * server threads), replica B on Bun or as PROMGATE_CMD says (tests/_replicas.ts).
  * Failed logins spread over both block the attacker on both; with Redis killed mid-run no request
  * fails and each replica counts alone (the switch logged once); with Redis back they share again.
  */
 import { assert, assertEquals } from "./_assert.ts";
 import { NEEDS_REDIS, startRedis } from "./_redis.ts";
-import {
-  basic,
-  DENO_RUN_FLAGS,
-  MAIN,
-  makeHtpasswd,
-  needs,
-  type Promgate,
-  REPO,
-  startPromgate,
-  startUpstream,
-  tempDir,
-} from "./_util.ts";
+import { replicaB, startWith } from "./_replicas.ts";
+import { basic, makeHtpasswd, needs, type Promgate, startUpstream, tempDir } from "./_util.ts";
 
 const NEEDS = { ignore: NEEDS_REDIS.ignore || needs("htpasswd").ignore };
 
 /** Failures of one (address, user) pair before it is blocked. */
 const PAIR_FAILURES = 5;
 const REDIS_PASSWORD = "replicas-share-this";
-
-/** The command of replica B: see the module comment. */
-function replicaB(): string {
-  const custom = Deno.env.get("PROMGATE_CMD");
-  if (custom) return custom;
-  const bun = `${REPO}.tools/node_modules/.bin/bun`;
-  try {
-    Deno.statSync(bun);
-    return `${bun} ${MAIN}`;
-  } catch {
-    return [Deno.execPath(), "run", ...DENO_RUN_FLAGS, MAIN].join(" ");
-  }
-}
-
-/** Starts promgate in `dir` with `command` (startPromgate reads PROMGATE_CMD when it spawns). */
-async function startWith(command: string | null, dir: string, config: unknown): Promise<Promgate> {
-  const saved = Deno.env.get("PROMGATE_CMD");
-  if (command === null) Deno.env.delete("PROMGATE_CMD");
-  else Deno.env.set("PROMGATE_CMD", command);
-  try {
-    return await startPromgate(dir, config);
-  } finally {
-    if (saved === undefined) Deno.env.delete("PROMGATE_CMD");
-    else Deno.env.set("PROMGATE_CMD", saved);
-  }
-}
 
 /** The status of GET / on `gate` as `user`. */
 async function login(gate: Promgate, user: string, password: string): Promise<number> {
