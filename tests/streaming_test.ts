@@ -49,11 +49,12 @@ async function sha256Of(stream: ReadableStream<Uint8Array>): Promise<[string, nu
  * A 1 GiB download, as curl sends it (no Accept-Encoding) and as a client that takes gzip sends
  * it (browsers, Go and Deno clients). Under Deno the second goes through node:http, which passes
  * compressed bodies through untouched (issue 12 item 7) but leaves more spent buffers for the
- * garbage collector on a large uncompressed body: its bound is higher.
+ * garbage collector on a large uncompressed body: its bound is higher (measured 173-183 MiB in
+ * eight runs, against 128-130 for identity; a body held in memory would be over 1 GiB).
  */
 const DOWNLOADS: [string, string, number][] = [
   ["identity", "", 150],
-  ["gzip, br", " to a client that takes gzip", 190],
+  ["gzip, br", " to a client that takes gzip", 200],
 ];
 
 for (const [acceptEncoding, label, boundMiB] of DOWNLOADS) {
