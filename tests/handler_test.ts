@@ -736,7 +736,7 @@ Deno.test({
 Deno.test({
   // Guards a latent fail-open: a state with `authenticator: null` (built when no route needs auth)
   // must never serve a route with `auth: true` anonymously, whatever builds the state
-  // (lib/http/authenticate.ts identify()). lib/config/load.ts also refuses such a config.
+  // (lib/http/authenticate.ts needsLogin()). lib/config/load.ts also refuses such a config.
   ignore: false,
   name: "a protected route is never served anonymously, even when no authenticator was set up",
   async fn() {

@@ -4,7 +4,7 @@
  * upstream receives (403; lib/http/policy.ts says why), a bare prefix is redirected to its slash
  * form (301), and the caller's per-user limits must have room (429; lib/http/limits.ts).
  */
-import type { RouteConfig } from "../config/mod.ts";
+import type { LimitRule, RouteConfig } from "../config/mod.ts";
 import type { CanonicalTarget, RequestTarget } from "./target.ts";
 import { plain } from "./responses.ts";
 import { authorize } from "./policy.ts";
@@ -64,23 +64,40 @@ export function admitToRoute(
 }
 
 /**
- * Takes the caller's slots under the config's and the route's limits for them (waiting for a
- * concurrency slot if a rule queues), held in `held` until the response has been sent; or
- * answers 429. Anonymous callers have no limits.
+ * The config's and the route's limit rules that apply to `caller`; null when none do (anonymous
+ * callers have no limits), found without a promise as most requests have none.
  */
-export async function admitToLimits(
-  req: Request,
+export function limitRulesFor(
   route: RouteConfig,
   caller: Identified,
   state: HandlerState,
   ctx: Context,
+): LimitRule[] | null {
+  const { user, groups } = caller;
+  if (user === null || !ctx.limits) return null;
+  const general = state.config.limits ?? NO_RULES;
+  const own = route.limits ?? NO_RULES;
+  if (general.length === 0 && own.length === 0) return null;
+  const rules = rulesFor([...general, ...own], user, groups);
+  return rules.length === 0 ? null : rules;
+}
+
+const NO_RULES: readonly LimitRule[] = [];
+
+/**
+ * Takes the caller's slots under `rules` (waiting for a concurrency slot if a rule queues), held
+ * in `held` until the response has been sent; or answers 429.
+ */
+export async function admitToLimits(
+  req: Request,
+  route: RouteConfig,
+  rules: LimitRule[],
+  caller: Identified,
+  ctx: Context,
   held: Held,
 ): Promise<Outcome | null> {
-  const { user, groups, cacheHit } = caller;
-  if (user === null || !ctx.limits) return null;
-  const rules = rulesFor([...state.config.limits ?? [], ...route.limits ?? []], user, groups);
-  if (rules.length === 0) return null;
-  const admission = await ctx.limits.admit(rules, user, req.signal);
+  const { user, cacheHit } = caller;
+  const admission = await ctx.limits!.admit(rules, user!, req.signal);
   if (!admission.ok) {
     const headers = { "retry-after": String(admission.retryAfter) };
     const refused = plain(429, "429 Too Many Requests\n", headers);

@@ -41,26 +41,24 @@ export type Caller =
   }
   | { readonly ok: false; readonly outcome: Outcome };
 
+/** A request on a public route: anonymous, with no login to check. */
+export const ANONYMOUS: Login = { ok: true, user: null };
+
 /**
- * Identifies the caller of `route`: every request not on a public route (unknown paths included,
- * so that anonymous clients learn nothing about which routes exist) must log in.
+ * Whether a request for `route` must log in: every request not on a public route (unknown paths
+ * included, so that anonymous clients learn nothing about which routes exist).
  */
-export async function identify(
-  req: Request,
-  client: string,
+export function needsLogin(route: RouteConfig | null): boolean {
+  return !route || route.auth;
+}
+
+/** The caller a successful login (or {@link ANONYMOUS}) makes, with the groups it is in. */
+export function callerOf(
+  login: Extract<Login, { ok: true }>,
   state: HandlerState,
-  ctx: Context,
-  route: RouteConfig | null,
-): Promise<Caller> {
-  let user: string | null = null;
-  let cacheHit: boolean | undefined;
-  let claimed: readonly string[] = [];
-  if (!route || route.auth) {
-    const login = await authenticate(req, client, state, ctx, route);
-    if (!login.ok) return login;
-    ({ user, cacheHit } = login);
-    claimed = login.groups ?? [];
-  }
+): Extract<Caller, { ok: true }> {
+  const { user, cacheHit } = login;
+  const claimed = login.groups ?? [];
   const groups = groupsFor(state.config.groups, user === null ? null : { user, groups: claimed });
   return { ok: true, user, cacheHit, groups };
 }

@@ -100,15 +100,18 @@ export async function forward(a: Admitted, tenancy: TenancyForward | null): Prom
   return { ...result, user, route: routeLabel, cacheHit };
 }
 
-/** Proxies the request, or bridges it as a WebSocket when it asks for an upgrade (and can). */
-async function send(a: Admitted, proxyRequest: ProxyRequest): Promise<ProxyResult> {
+/**
+ * Proxies the request, or bridges it as a WebSocket when it asks for an upgrade (and can). Not
+ * async: it hands back the step's own promise rather than wrap it in one more per request.
+ */
+function send(a: Admitted, proxyRequest: ProxyRequest): Promise<ProxyResult> | ProxyResult {
   const accept = a.ctx.deps.client.acceptWebSocket;
   const socketTarget = isWebSocketUpgrade(a.req) && accept
     ? pickWebSocketTarget(proxyRequest)
     : null;
-  if (!socketTarget) return await proxy(proxyRequest);
+  if (!socketTarget) return proxy(proxyRequest);
   if ("response" in socketTarget) return socketTarget;
-  return await bridgeWebSocket({
+  return bridgeWebSocket({
     ...socketTarget,
     request: a.req,
     route: a.match.route,

@@ -21,9 +21,9 @@ import { logWhenSent } from "./sent.ts";
 import { Limits } from "./limits.ts";
 import type { Context, HandlerDeps, HandlerState, Held, Outcome } from "./handler_state.ts";
 import { screen } from "./request_screen.ts";
-import { serveOwnEndpoint } from "./own_endpoints.ts";
-import { identify } from "./authenticate.ts";
-import { admitToLimits, admitToRoute } from "./admission.ts";
+import { isOwnEndpoint, serveOwnEndpoint } from "./own_endpoints.ts";
+import { ANONYMOUS, authenticate, callerOf, needsLogin } from "./authenticate.ts";
+import { admitToLimits, admitToRoute, limitRulesFor } from "./admission.ts";
 import { type Admitted, forward, narrowToTenant } from "./forward.ts";
 
 export type { HandlerDeps, HandlerState } from "./handler_state.ts";
@@ -50,7 +50,8 @@ export function createHandler(deps: HandlerDeps) {
     const held: Held = {};
     try {
       handled = await handle(req, info, address, state, ctx, held);
-      await discardUnreadBody(req);
+      const discarding = discardUnreadBody(req);
+      if (discarding) await discarding;
     } catch (error) {
       held.release?.();
       deps.metrics?.abandoned(); // the runtime answers 500 (onError); nothing is logged as sent
@@ -112,16 +113,24 @@ async function handle(
   // An ambiguous target matches no route: like any unknown path it needs authentication (so
   // anonymous clients learn nothing, not even that the target was refused), then gets 400.
   const target = canonicalTarget(req.url, req.headers.get("host"));
-  const own = await serveOwnEndpoint(req, info, address, target, state, ctx); // SSO, metrics
-  if (own) return own;
+  if (isOwnEndpoint(target, state, ctx)) { // SSO, metrics
+    const own = await serveOwnEndpoint(req, info, address, target, state, ctx);
+    if (own) return own;
+  }
   const match = target.ok ? matchRoute(state.config.routes, target.path) : NONE;
   const route = match.kind === "none" ? null : match.route;
-  const caller = await identify(req, address, state, ctx, route); // 401, 429
-  if (!caller.ok) return caller.outcome;
+  // Steps with nothing to do for a request (no login on a public route, no limits, no tenancy)
+  // are skipped without a promise: each awaited step costs every request allocations.
+  const login = needsLogin(route) ? await authenticate(req, address, state, ctx, route) : ANONYMOUS;
+  if (!login.ok) return login.outcome; // 401, 429
+  const caller = callerOf(login, state);
   const routed = admitToRoute(req, address, target, match, caller, state, ctx); // 400-404, 301
   if (!routed.ok) return routed.outcome;
-  const limited = await admitToLimits(req, routed.match.route, caller, state, ctx, held); // 429
-  if (limited) return limited;
+  const rules = limitRulesFor(routed.match.route, caller, state, ctx);
+  if (rules) {
+    const limited = await admitToLimits(req, routed.match.route, rules, caller, ctx, held); // 429
+    if (limited) return limited;
+  }
   const admitted: Admitted = {
     req,
     info,
@@ -132,6 +141,7 @@ async function handle(
     match: routed.match,
     headerEntries: screened.headerEntries,
   };
+  if (!routed.match.route.tenancy) return await forward(admitted, null);
   const narrowed = await narrowToTenant(admitted); // tenancy's rewrite, or its refusal
   if (!narrowed.ok) return narrowed.outcome;
   return await forward(admitted, narrowed.tenancy);

@@ -10,6 +10,17 @@ import type { Metrics, MetricsSnapshot } from "./metrics.ts";
 import { authenticate } from "./authenticate.ts";
 import { type Context, type HandlerState, originOf, type Outcome } from "./handler_state.ts";
 
+/**
+ * Whether `target` names one of promgate's own endpoints (checked without a promise, as nearly
+ * every request names none).
+ */
+export function isOwnEndpoint(target: RequestTarget, state: HandlerState, ctx: Context): boolean {
+  if (!target.ok) return false;
+  if (state.oidc && state.oidc.owns(target.path)) return true;
+  const metricsConfig = state.config.metrics;
+  return !!metricsConfig && target.path === metricsConfig.path && !!ctx.deps.metrics;
+}
+
 /** The answer of the own endpoint `target` names, or null when it names none. */
 export async function serveOwnEndpoint(
   req: Request,

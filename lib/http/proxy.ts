@@ -103,9 +103,12 @@ function clientGone(): ProxyResult {
  * that can be sent again (see {@link replayable}) is retried once on another when the first
  * failed before promgate sent the client anything.
  */
-export async function proxy(p: ProxyRequest): Promise<ProxyResult> {
+export function proxy(p: ProxyRequest): Promise<ProxyResult> {
   const { pool } = p;
-  if (!pool) return (await exchange(p, p.route.upstream.origin)).result;
+  return pool ? proxyToPool(p, pool) : exchange(p, p.route.upstream.origin);
+}
+
+async function proxyToPool(p: ProxyRequest, pool: UpstreamPool): Promise<ProxyResult> {
   // Gone while we authenticated: don't ask upstream.
   if (p.checkClientFirst && p.request.signal.aborted) return clientGone();
   const first = pool.pick();
@@ -137,15 +140,16 @@ function noUpstream(pool: UpstreamPool): ProxyResult {
 }
 
 /** One exchange with `u`, feeding its outcome back to the pool (the passive health check). */
-async function exchangeWith(p: ProxyRequest, pool: UpstreamPool, u: Upstream) {
+async function exchangeWith(p: ProxyRequest, pool: UpstreamPool, u: Upstream): Promise<Exchange> {
   p.counts?.upstreamRequest(pool.route, u.origin);
-  const tried = await exchange(p, u.origin, pool.begin(u));
-  const status = tried.result.response.status;
-  if (tried.retryable) pool.failed(u, tried.result.error ?? "request failed");
-  else if (!tried.result.error && (status === 502 || status === 503)) {
+  const tried: Attempt = { retryable: false };
+  const result = await exchange(p, u.origin, pool.begin(u), tried);
+  const status = result.response.status;
+  if (tried.retryable) pool.failed(u, result.error ?? "request failed");
+  else if (!result.error && (status === 502 || status === 503)) {
     pool.answeredBadly(u, status);
-  } else if (!tried.result.error) pool.succeeded(u);
-  return tried;
+  } else if (!result.error) pool.succeeded(u);
+  return { result, retryable: tried.retryable };
 }
 
 /** An exchange's result, and whether it failed before the client could have seen anything. */
@@ -155,17 +159,28 @@ interface Exchange {
   readonly retryable: boolean;
 }
 
-/** Sends the request to `origin`; `finished` is called once the exchange is over. */
+/** What {@link exchange} tells a caller that may retry elsewhere. */
+interface Attempt {
+  retryable: boolean;
+}
+
+const NOTHING = () => {};
+
+/**
+ * Sends the request to `origin`; `finished` is called once the exchange is over, and `tried`
+ * (when given) learns whether a failure may be retried on another upstream.
+ */
 async function exchange(
   p: ProxyRequest,
   origin: string,
-  finished: () => void = () => {},
-): Promise<Exchange> {
+  finished: () => void = NOTHING,
+  tried?: Attempt,
+): Promise<ProxyResult> {
   const { request, route } = p;
   // Gone while we authenticated: don't ask upstream.
   if (p.checkClientFirst && request.signal.aborted) {
     finished();
-    return { result: clientGone(), retryable: false };
+    return clientGone();
   }
   const acceptEncoding = withoutRefused(request.headers.get("accept-encoding"));
   const controller = new AbortController();
@@ -178,12 +193,12 @@ async function exchange(
     if (streaming) p.onBodyCut?.(`${stallReason(route, origin)}; response cut`);
   });
   deadline.whenOlderThan(CLIENT_WATCH_MS, () => followClient(request.signal, controller));
-  const failed = (error: unknown): Exchange => {
+  const failed = (error: unknown): ProxyResult => {
     deadline.done();
     finished();
-    const result = failure(error, controller.signal, route, origin);
     // A client that left (its body stream broke, say) says nothing about the upstream.
-    return { result, retryable: !controller.signal.aborted && !request.signal.aborted };
+    if (tried) tried.retryable = !controller.signal.aborted && !request.signal.aborted;
+    return failure(error, controller.signal, route, origin);
   };
   let upstream: Response;
   try {
@@ -210,7 +225,7 @@ async function exchange(
         finished();
       });
     } else finished();
-    return { result, retryable: false };
+    return result;
   } catch (error) {
     return failed(error);
   }

@@ -11,14 +11,21 @@ import { isWebSocketUpgrade } from "./websocket.ts";
 const DISCARD_BYTES = 1024 * 1024;
 const DISCARD_MS = 2000;
 
-/** Reads and drops what is left of a request body nothing consumed (see DISCARD_BYTES). */
-export async function discardUnreadBody(req: Request): Promise<void> {
+/**
+ * Reads and drops what is left of a request body nothing consumed (see DISCARD_BYTES); null when
+ * there is nothing to drop, as for most requests, which then cost no promise.
+ */
+export function discardUnreadBody(req: Request): Promise<void> | null {
   // Not even looked at after an upgrade: the connection belongs to the WebSocket now.
-  if (isWebSocketUpgrade(req)) return;
+  if (isWebSocketUpgrade(req)) return null;
   const { body } = req;
-  if (!body || req.bodyUsed || body.locked) return; // none, or the proxy has it
+  if (!body || req.bodyUsed || body.locked) return null; // none, or the proxy has it
   // A client waiting for "100 Continue" has sent no body; reading it would ask for it.
-  if (/100-continue/i.test(req.headers.get("expect") ?? "")) return;
+  if (/100-continue/i.test(req.headers.get("expect") ?? "")) return null;
+  return drop(body);
+}
+
+async function drop(body: ReadableStream<Uint8Array>): Promise<void> {
   const reader = body.getReader();
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<void>((resolve) => timer = setTimeout(resolve, DISCARD_MS));
