@@ -16,9 +16,6 @@ import type { Context, HandlerState, Held, Outcome } from "./handler_state.ts";
 /** A match that is forwarded (not a redirect, not none). */
 export type ForwardedMatch = Extract<RouteMatch, { kind: "route" }>;
 
-/** An identified caller (see lib/http/authenticate.ts). */
-export type Identified = Extract<Caller, { ok: true }>;
-
 /** A request admitted to its route, or the refusal (400, 404, 403) or redirect (301). */
 export type Routed =
   | { readonly ok: true; readonly target: CanonicalTarget; readonly match: ForwardedMatch }
@@ -30,7 +27,7 @@ export function admitToRoute(
   address: string,
   target: RequestTarget,
   match: RouteMatch,
-  caller: Identified,
+  caller: Caller,
   state: HandlerState,
   ctx: Context,
 ): Routed {
@@ -69,7 +66,7 @@ export function admitToRoute(
  */
 export function limitRulesFor(
   route: RouteConfig,
-  caller: Identified,
+  caller: Caller,
   state: HandlerState,
   ctx: Context,
 ): LimitRule[] | null {
@@ -92,7 +89,7 @@ export async function admitToLimits(
   req: Request,
   route: RouteConfig,
   rules: LimitRule[],
-  caller: Identified,
+  caller: Caller,
   ctx: Context,
   held: Held,
 ): Promise<Outcome | null> {

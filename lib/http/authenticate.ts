@@ -30,16 +30,13 @@ export type Login =
   }
   | { readonly ok: false; readonly outcome: Outcome };
 
-/** Who sends a request (null: anonymous, on a public route) and in which groups, or the refusal. */
-export type Caller =
-  | {
-    readonly ok: true;
-    readonly user: string | null;
-    readonly cacheHit?: boolean;
-    /** The config's groups, plus the ones the identity source vouches for (a JWT's claim). */
-    readonly groups: Groups;
-  }
-  | { readonly ok: false; readonly outcome: Outcome };
+/** Who sends a request (null: anonymous, on a public route) and in which groups. */
+export interface Caller {
+  readonly user: string | null;
+  readonly cacheHit?: boolean;
+  /** The config's groups, plus the ones the identity source vouches for (a JWT's claim). */
+  readonly groups: Groups;
+}
 
 /** A request on a public route: anonymous, with no login to check. */
 export const ANONYMOUS: Login = { ok: true, user: null };
@@ -53,14 +50,11 @@ export function needsLogin(route: RouteConfig | null): boolean {
 }
 
 /** The caller a successful login (or {@link ANONYMOUS}) makes, with the groups it is in. */
-export function callerOf(
-  login: Extract<Login, { ok: true }>,
-  state: HandlerState,
-): Extract<Caller, { ok: true }> {
+export function callerOf(login: Extract<Login, { ok: true }>, state: HandlerState): Caller {
   const { user, cacheHit } = login;
   const claimed = login.groups ?? [];
   const groups = groupsFor(state.config.groups, user === null ? null : { user, groups: claimed });
-  return { ok: true, user, cacheHit, groups };
+  return { user, cacheHit, groups };
 }
 
 /** Checks the request's credentials (throttled per client and user; see lib/auth/throttle.ts). */

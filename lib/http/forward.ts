@@ -10,7 +10,8 @@ import { plain } from "./responses.ts";
 import { pickWebSocketTarget, proxy, type ProxyRequest, type ProxyResult } from "./proxy.ts";
 import { bridgeWebSocket, isWebSocketUpgrade } from "./websocket.ts";
 import { applyTenancy, type TenancyForward } from "./tenancy/mod.ts";
-import type { ForwardedMatch, Identified } from "./admission.ts";
+import type { ForwardedMatch } from "./admission.ts";
+import type { Caller } from "./authenticate.ts";
 import type { Context, HandlerState, Outcome } from "./handler_state.ts";
 
 /** Everything the rewrite and proxy steps need of one admitted request. */
@@ -19,7 +20,7 @@ export interface Admitted {
   readonly info: ClientInfo;
   readonly state: HandlerState;
   readonly ctx: Context;
-  readonly caller: Identified;
+  readonly caller: Caller;
   readonly target: CanonicalTarget;
   readonly match: ForwardedMatch;
   /** The request's headers an upstream may receive (lib/http/request_screen.ts). */
