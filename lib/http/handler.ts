@@ -21,7 +21,7 @@ import { logWhenSent } from "./sent.ts";
 import { Limits } from "./limits.ts";
 import type { Context, HandlerDeps, HandlerState, Held, Outcome } from "./handler_state.ts";
 import { screen } from "./request_screen.ts";
-import { isOwnEndpoint, serveOwnEndpoint } from "./own_endpoints.ts";
+import { ownEndpointOf, serveOwnEndpoint } from "./own_endpoints.ts";
 import { ANONYMOUS, authenticate, callerOf, needsLogin } from "./authenticate.ts";
 import { admitToLimits, admitToRoute, limitRulesFor } from "./admission.ts";
 import { type Admitted, forward, narrowToTenant } from "./forward.ts";
@@ -113,10 +113,8 @@ async function handle(
   // An ambiguous target matches no route: like any unknown path it needs authentication (so
   // anonymous clients learn nothing, not even that the target was refused), then gets 400.
   const target = canonicalTarget(req.url, req.headers.get("host"));
-  if (isOwnEndpoint(target, state, ctx)) { // SSO, metrics
-    const own = await serveOwnEndpoint(req, info, address, target, state, ctx);
-    if (own) return own;
-  }
+  const own = target.ok ? ownEndpointOf(target.path, state, ctx) : null; // SSO, metrics
+  if (own && target.ok) return await serveOwnEndpoint(own, req, info, address, target, state, ctx);
   const match = target.ok ? matchRoute(state.config.routes, target.path) : NONE;
   const route = match.kind === "none" ? null : match.route;
   // Steps with nothing to do for a request (no login on a public route, no limits, no tenancy)

@@ -4,48 +4,52 @@
  * (config.metrics.path), which needs a login only when config.metrics.auth says so.
  */
 import type { ClientInfo } from "./types.ts";
-import type { RequestTarget } from "./target.ts";
+import type { CanonicalTarget } from "./target.ts";
+import type { OidcAuthenticator } from "../auth/mod.ts";
 import { plain } from "./responses.ts";
 import type { Metrics, MetricsSnapshot } from "./metrics.ts";
 import { authenticate } from "./authenticate.ts";
 import { type Context, type HandlerState, originOf, type Outcome } from "./handler_state.ts";
 
+/** One of promgate's own endpoints: single sign-on's, or the metrics endpoint. */
+export type OwnEndpoint =
+  | { readonly kind: "sso"; readonly oidc: OidcAuthenticator }
+  | { readonly kind: "metrics"; readonly auth: boolean; readonly metrics: Metrics };
+
 /**
- * Whether `target` names one of promgate's own endpoints (checked without a promise, as nearly
- * every request names none).
+ * Which of promgate's own endpoints the canonical `path` names, or null (found without a
+ * promise, as nearly every request names none).
  */
-export function isOwnEndpoint(target: RequestTarget, state: HandlerState, ctx: Context): boolean {
-  if (!target.ok) return false;
-  if (state.oidc && state.oidc.owns(target.path)) return true;
+export function ownEndpointOf(path: string, state: HandlerState, ctx: Context): OwnEndpoint | null {
+  const { oidc } = state;
+  if (oidc && oidc.owns(path)) return { kind: "sso", oidc };
   const metricsConfig = state.config.metrics;
-  return !!metricsConfig && target.path === metricsConfig.path && !!ctx.deps.metrics;
+  const { metrics } = ctx.deps;
+  if (!metricsConfig || path !== metricsConfig.path || !metrics) return null;
+  return { kind: "metrics", auth: metricsConfig.auth, metrics };
 }
 
-/** The answer of the own endpoint `target` names, or null when it names none. */
+/** The answer of the own endpoint `target` names (`endpoint`, from {@link ownEndpointOf}). */
 export async function serveOwnEndpoint(
+  endpoint: OwnEndpoint,
   req: Request,
   info: ClientInfo,
   address: string,
-  target: RequestTarget,
+  target: CanonicalTarget,
   state: HandlerState,
   ctx: Context,
-): Promise<Outcome | null> {
-  if (!target.ok) return null;
-  if (state.oidc && state.oidc.owns(target.path)) {
+): Promise<Outcome> {
+  if (endpoint.kind === "sso") {
     const url = new URL(target.path + target.search, "http://promgate.invalid");
-    const answer = await state.oidc.endpoint(req, url, originOf(state, target.host));
+    const answer = await endpoint.oidc.endpoint(req, url, originOf(state, target.host));
     if (answer.event) ctx.onSecurityEvent(`${answer.event} (client ${info.address})`);
     return { response: answer.response, user: answer.user, route: null };
   }
-  const metricsConfig = state.config.metrics;
-  if (metricsConfig && target.path === metricsConfig.path && ctx.deps.metrics) {
-    const login = metricsConfig.auth ? await authenticate(req, address, state, ctx, null) : null;
-    if (login && !login.ok) return login.outcome;
-    const others = await ctx.deps.otherMetrics?.() ?? [];
-    const response = metricsResponse(ctx.deps.metrics, others);
-    return { ...response, user: login?.user ?? null, route: null };
-  }
-  return null;
+  const login = endpoint.auth ? await authenticate(req, address, state, ctx, null) : null;
+  if (login && !login.ok) return login.outcome;
+  const others = await ctx.deps.otherMetrics?.() ?? [];
+  const response = metricsResponse(endpoint.metrics, others);
+  return { ...response, user: login?.user ?? null, route: null };
 }
 
 function metricsResponse(metrics: Metrics, others: MetricsSnapshot[]) {
