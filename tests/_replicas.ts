@@ -19,21 +19,10 @@ export function replicaB(): string {
 }
 
 /**
- * Starts promgate in `dir` with `command` (null: Deno from source), as startPromgate does with
- * PROMGATE_CMD, which it reads when it spawns.
+ * Starts promgate in `dir` with `command` (null: Deno from source). The command is passed, not
+ * set in PROMGATE_CMD: test files of a parallel run share the process environment, and another
+ * file reading PROMGATE_CMD meanwhile would start the wrong runtime or skip itself.
  */
-export async function startWith(
-  command: string | null,
-  dir: string,
-  config: unknown,
-): Promise<Promgate> {
-  const saved = Deno.env.get("PROMGATE_CMD");
-  if (command === null) Deno.env.delete("PROMGATE_CMD");
-  else Deno.env.set("PROMGATE_CMD", command);
-  try {
-    return await startPromgate(dir, config);
-  } finally {
-    if (saved === undefined) Deno.env.delete("PROMGATE_CMD");
-    else Deno.env.set("PROMGATE_CMD", saved);
-  }
+export function startWith(command: string | null, dir: string, config: unknown): Promise<Promgate> {
+  return startPromgate(dir, config, command);
 }

@@ -167,13 +167,14 @@ export const DENO_RUN_FLAGS = [
 ];
 
 /**
- * The command that starts promgate in tests. PROMGATE_CMD overrides it with space-separated
- * words, e.g. `./dist/promgate` or `./.tools/node_modules/.bin/bun ./main.ts` (deno task
+ * The command that starts promgate in tests: `custom` (default: PROMGATE_CMD; null or empty:
+ * Deno from source), as space-separated words, e.g. `./dist/promgate` or `./.tools/node_modules/.bin/bun ./main.ts` (deno task
  * test:binary / test:bun); words starting with "./" are relative to the repository, so tests may
  * run promgate in another directory.
  */
-export function promgateCommand(): string[] {
-  const custom = Deno.env.get("PROMGATE_CMD");
+export function promgateCommand(
+  custom: string | null | undefined = Deno.env.get("PROMGATE_CMD"),
+): string[] {
   if (custom) {
     return custom.split(" ").filter(Boolean).map((w) => w.startsWith("./") ? REPO + w.slice(2) : w);
   }
@@ -197,11 +198,16 @@ export function runPromgate(args: string[], cwd?: string, stdin?: string) {
 /**
  * Writes `config` (an object; relative paths resolve against `dir`) to `dir/config.json`, starts
  * promgate on it, and waits for its "listening on" line. Use port 0 to get a free port.
+ * `command` as {@link promgateCommand} takes it (default: PROMGATE_CMD).
  */
-export async function startPromgate(dir: string, config: unknown): Promise<Promgate> {
+export async function startPromgate(
+  dir: string,
+  config: unknown,
+  command?: string | null,
+): Promise<Promgate> {
   const configFile = `${dir}/config.json`;
   await Deno.writeTextFile(configFile, JSON.stringify(config, null, 2));
-  const [program, ...args] = promgateCommand();
+  const [program, ...args] = promgateCommand(command);
   const child = new Deno.Command(program, {
     args: [...args, "--config", configFile],
     stdin: "null",
