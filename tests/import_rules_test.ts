@@ -8,6 +8,11 @@
  * 4. threads-stay-light: what a worker entry (server thread, password worker) loads never
  *    reaches the config code, zod or @peculiar/x509 (zod alone costs each thread ~25 MB).
  * 5. kernel-is-leaf: the kernel files at lib/'s root import no other lib file but each other.
+ * 6. loaded-on-first-use: what main.ts or a worker entry loads at start (its closure over static
+ *    value imports) never reaches a feature's code that only some configs run: tenancy, Redis,
+ *    the PROXY protocol front, and the packages of certificate generation, JWT and SSO. Each is loaded by
+ *    `import()` when first needed, so that a config without it does not hold its code in every
+ *    thread (and V8 grows each thread's heap by a multiple of what stays live).
  *
  * The worker entries are those of deno.json's `compile` task, and the test checks that every
  * other place naming them (compile:deno, the Dockerfile, README, the workers' URL fallbacks)
@@ -23,6 +28,8 @@ export interface Edge {
   /** `import type`, `export type`, or every named specifier marked `type`: erased at run time. */
   readonly typeOnly: boolean;
   readonly external?: boolean;
+  /** `import("…")`: loaded when that line runs, not when the importing file loads. */
+  readonly dynamic?: boolean;
 }
 
 /** Repo-relative file ("lib/…/x.ts", "main.ts") -> its imports. */
@@ -33,6 +40,19 @@ const CORE = ["lib/http/", "lib/auth/", "lib/config/"];
 const KERNEL = ["lib/errors.ts", "lib/log.ts", "lib/bytes.ts", "lib/version.ts", "lib/defaults.ts"];
 /** What a thread must not load: the config code, and the packages only it needs. */
 const HEAVY = ["lib/config/", "zod", "@peculiar/x509"];
+/** What no file loads at start, only by `import()` when a config needs it. */
+const ON_FIRST_USE = [
+  "lib/http/tenancy/",
+  "lib/state/redis.ts",
+  "lib/state/replicated.ts",
+  "lib/runtime/proxy_protocol.ts",
+  "@peculiar/x509",
+  "reflect-metadata",
+  "@prometheus-io/lezer-promql",
+  "jose",
+  "oauth4webapi",
+  "@redis/client",
+];
 
 const STATIC =
   /^[ \t]*(import|export)[ \t]+(type[ \t]+)?(?:(\{[^}]*\}|\*[ \t]+as[ \t]+\w+|\*|\w+(?:[ \t]*,[ \t]*\{[^}]*\})?)\s+from\s+)?["']([^"']+)["']/gm;
@@ -55,10 +75,12 @@ export function importsOf(file: string, text: string): Edge[] {
   const code = text
     .replace(/^[ \t]*\/\*[\s\S]*?\*\//gm, "")
     .replace(/^[ \t]*\/\/.*$/gm, "");
-  const edge = (specifier: string, typeOnly: boolean): Edge =>
-    specifier.startsWith(".")
+  const edge = (specifier: string, typeOnly: boolean, dynamic = false): Edge => {
+    const e: Edge = specifier.startsWith(".")
       ? { to: normalize(`${dirOf(file)}/${specifier}`), typeOnly }
       : { to: specifier.replace(/^npm:/, "").replace(/@[^@/]*$/, ""), typeOnly, external: true };
+    return dynamic ? { ...e, dynamic } : e;
+  };
   const edges: Edge[] = [];
   for (const m of code.matchAll(STATIC)) {
     const clause = m[3] ?? "";
@@ -69,7 +91,7 @@ export function importsOf(file: string, text: string): Edge[] {
       ) && named[1].trim() !== "";
     edges.push(edge(m[4], m[2] !== undefined || allTypes));
   }
-  for (const m of code.matchAll(DYNAMIC)) edges.push(edge(m[1], false));
+  for (const m of code.matchAll(DYNAMIC)) edges.push(edge(m[1], false, true));
   return edges;
 }
 
@@ -140,13 +162,16 @@ function circles(graph: Graph): string[][] {
   return found;
 }
 
-/** What `entry` loads at run time: its closure over value imports (dynamic ones included). */
-function loads(graph: Graph, entry: string): Set<string> {
+/**
+ * What `entry` loads at run time: its closure over value imports, dynamic ones included unless
+ * `atStart` asks for what it loads before any of its code runs.
+ */
+function loads(graph: Graph, entry: string, atStart = false): Set<string> {
   const seen = new Set<string>([entry]);
   const todo = [entry];
   while (todo.length > 0) {
     for (const e of graph.get(todo.pop()!) ?? []) {
-      if (e.typeOnly || seen.has(e.to)) continue;
+      if (e.typeOnly || (atStart && e.dynamic) || seen.has(e.to)) continue;
       seen.add(e.to);
       if (!e.external) todo.push(e.to);
     }
@@ -175,6 +200,11 @@ export function violations(graph: Graph, workerEntries: readonly string[]): stri
   for (const entry of workerEntries) {
     for (const file of loads(graph, entry)) {
       if (under(file, HEAVY)) out.push(`threads-stay-light: ${entry} loads ${file}`);
+    }
+  }
+  for (const entry of ["main.ts", ...workerEntries]) {
+    for (const file of loads(graph, entry, true)) {
+      if (under(file, ON_FIRST_USE)) out.push(`loaded-on-first-use: ${entry} loads ${file}`);
     }
   }
   return out.sort();
@@ -210,7 +240,14 @@ Deno.test("the checker catches each kind of break", () => {
     ["lib/service/threads/thread.ts", [
       { to: "lib/config/mod.ts", typeOnly: false },
       { to: "lib/state/mod.ts", typeOnly: true },
+      { to: "lib/http/mod.ts", typeOnly: false },
     ]],
+    // 6: the thread loads tenancy at start; a package loaded by import() is fine.
+    ["lib/http/mod.ts", [
+      { to: "lib/http/tenancy/mod.ts", typeOnly: false },
+      { to: "jose", typeOnly: false, external: true, dynamic: true },
+    ]],
+    ["lib/http/tenancy/mod.ts", []],
     ["lib/state/mod.ts", [{ to: "lib/state/a.ts", typeOnly: false }]],
     ["lib/config/mod.ts", [{ to: "zod", typeOnly: false, external: true }]],
     // 5: a kernel file imports a folder.
@@ -220,6 +257,7 @@ Deno.test("the checker catches each kind of break", () => {
     "core-no-runtime: lib/http/proxy.ts -> lib/runtime/mod.ts",
     "face: lib/service/app.ts -> lib/auth/throttle.ts",
     "kernel-is-leaf: lib/log.ts -> lib/auth/mod.ts",
+    "loaded-on-first-use: lib/service/threads/thread.ts loads lib/http/tenancy/mod.ts",
     "no-circles: lib/state/a.ts -> lib/state/b.ts",
     "threads-stay-light: lib/service/threads/thread.ts loads lib/config/mod.ts",
     "threads-stay-light: lib/service/threads/thread.ts loads zod",
@@ -258,7 +296,7 @@ Deno.test("the reader sees the import forms lib/ uses", () => {
     { to: "lib/x/h.ts", typeOnly: false },
     { to: "lib/x/i.ts", typeOnly: true },
     { to: "lib/x/jk.ts", typeOnly: false },
-    { to: "lib/x/l.ts", typeOnly: false },
+    { to: "lib/x/l.ts", typeOnly: false, dynamic: true },
   ]);
 });
 
@@ -285,6 +323,14 @@ Deno.test("a deliberately broken import in a copy of the tree fails the rules", 
     await append(root, thread, `import "${relative(thread, config)}";`);
     const heavy = violations(await readGraph(root), compile);
     assertEquals(heavy.includes(`threads-stay-light: ${thread} loads zod`), true, heavy.join("\n"));
+    // A server thread loading tenancy's code at start, where a route without tenancy never runs it.
+    await append(root, "lib/http/forward.ts", 'import "./tenancy/mod.ts";');
+    const eager = violations(await readGraph(root), compile);
+    assertEquals(
+      eager.includes(`loaded-on-first-use: ${thread} loads lib/http/tenancy/mod.ts`),
+      true,
+      eager.join("\n"),
+    );
     // The core importing the runtime (a type is enough).
     await append(root, "lib/http/proxy.ts", 'import type { Runtime } from "../runtime/mod.ts";');
     const core = violations(await readGraph(root), compile);

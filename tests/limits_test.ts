@@ -6,13 +6,9 @@
  */
 import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
 import { Limits, rulesFor } from "../lib/http/limits.ts";
-import {
-  LocalStore,
-  RedisStore,
-  ReplicatedStore,
-  StoreBroker,
-  ThreadStore,
-} from "../lib/state/mod.ts";
+import { LocalStore, StoreBroker, ThreadStore } from "../lib/state/mod.ts";
+import { RedisStore } from "../lib/state/redis.ts";
+import { ReplicatedStore } from "../lib/state/replicated.ts";
 import { sharedByReplicas } from "../lib/service/shared_state.ts";
 import { NEEDS_REDIS, startRedis } from "./_redis.ts";
 import type { LimitRule } from "../lib/config/mod.ts";

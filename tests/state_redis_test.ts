@@ -4,13 +4,9 @@
  * counts, a key prefix, AUTH); and what happens when Redis goes away, hangs, and comes back.
  */
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
-import {
-  type KeyedStore,
-  LocalStore,
-  RedisStore,
-  ReplicatedStore,
-  StateStatus,
-} from "../lib/state/mod.ts";
+import { type KeyedStore, LocalStore, StateStatus } from "../lib/state/mod.ts";
+import { RedisStore } from "../lib/state/redis.ts";
+import { ReplicatedStore } from "../lib/state/replicated.ts";
 import { NEEDS_REDIS, type Redis, startRedis } from "./_redis.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

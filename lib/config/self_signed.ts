@@ -3,8 +3,20 @@
  * fresh install serves HTTPS with no openssl step. Built with @peculiar/x509 on Web Crypto rather
  * than hand-written ASN.1. The key never touches the disk; clients pin the printed fingerprint.
  */
-import "reflect-metadata"; // @peculiar/x509's dependency injection needs it loaded first
-import * as x509 from "@peculiar/x509";
+import type * as X509 from "@peculiar/x509";
+
+type X509Package = typeof X509;
+let loaded: Promise<X509Package> | null = null;
+
+/**
+ * @peculiar/x509, loaded by the first certificate made (lib/config/files.ts imports this file
+ * only then). reflect-metadata goes first because the package's dependency injection needs it;
+ * awaited apart, since a bundle (bun build --compile) does not keep side-effect order between
+ * the imports of a lazily loaded file.
+ */
+function loadX509(): Promise<X509Package> {
+  return loaded ??= import("reflect-metadata").then(() => import("@peculiar/x509"));
+}
 
 /** A generated certificate and key (PEM) plus the certificate's SHA-256 fingerprint. */
 export interface SelfSigned {
@@ -24,6 +36,7 @@ function isIp(name: string): boolean {
 
 /** Makes an ECDSA P-256 certificate for `hostnames` (DNS names and IP addresses). */
 export async function generateSelfSigned(hostnames: readonly string[]): Promise<SelfSigned> {
+  const x509 = await loadX509();
   x509.cryptoProvider.set(crypto);
   const keys = await crypto.subtle.generateKey(ALGORITHM, true, ["sign", "verify"]);
   const now = Date.now();
@@ -41,7 +54,7 @@ export async function generateSelfSigned(hostnames: readonly string[]): Promise<
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
       new x509.SubjectAlternativeNameExtension(
-        hostnames.map((h): x509.JsonGeneralName => ({ type: isIp(h) ? "ip" : "dns", value: h })),
+        hostnames.map((h): X509.JsonGeneralName => ({ type: isIp(h) ? "ip" : "dns", value: h })),
       ),
     ],
   });

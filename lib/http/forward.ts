@@ -9,7 +9,7 @@ import type { CanonicalTarget } from "./target.ts";
 import { plain } from "./responses.ts";
 import { pickWebSocketTarget, proxy, type ProxyRequest, type ProxyResult } from "./proxy.ts";
 import { bridgeWebSocket, isWebSocketUpgrade } from "./websocket.ts";
-import { applyTenancy, type TenancyForward } from "./tenancy/mod.ts";
+import type { TenancyForward } from "./tenancy/mod.ts";
 import type { ForwardedMatch } from "./admission.ts";
 import type { Caller } from "./authenticate.ts";
 import type { Context, HandlerState, Outcome } from "./handler_state.ts";
@@ -32,10 +32,23 @@ export type Narrowed =
   | { readonly ok: true; readonly tenancy: TenancyForward | null }
   | { readonly ok: false; readonly outcome: Outcome };
 
+type Tenancy = typeof import("./tenancy/mod.ts");
+let tenancyModules: Promise<Tenancy> | null = null;
+
+/**
+ * lib/http/tenancy/, loaded by the first request on a route with tenancy: a config without
+ * tenancy does not hold its ~60 KB of code in every server thread (heap that V8 then grows by
+ * a multiple under load).
+ */
+function loadTenancy(): Promise<Tenancy> {
+  return tenancyModules ??= import("./tenancy/mod.ts");
+}
+
 /** Narrows the request to the caller's tenant when its route has tenancy (lib/http/tenancy/). */
 export async function narrowToTenant(a: Admitted): Promise<Narrowed> {
   const { req, match, caller, target, ctx } = a;
   if (!match.route.tenancy) return { ok: true, tenancy: null };
+  const { applyTenancy } = await loadTenancy();
   const tenancy = await applyTenancy({
     tenancy: match.route.tenancy,
     groups: caller.groups,

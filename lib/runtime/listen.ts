@@ -6,7 +6,7 @@
  * the port is claimed, so that one taken by another program fails as it would without.
  */
 import type { ServeOptions, Server } from "./types.ts";
-import { type ProxyFront, startProxyFront } from "./proxy_protocol.ts";
+import type { ProxyFront } from "./proxy_protocol.ts";
 
 /** PROXY protocol in front of a server (lib/runtime/proxy_protocol.ts). */
 export interface ProxyProtocolOptions {
@@ -112,6 +112,8 @@ async function serveBehindFront(
   };
   const bound = binder.bind(inner, 0, false);
   try {
+    // Loaded here: a listener without the PROXY protocol never holds the front's code.
+    const { startProxyFront } = await import("./proxy_protocol.ts");
     front = await startProxyFront({
       hostname: options.hostname,
       port: options.port,

@@ -16,7 +16,7 @@
 import { readFile } from "node:fs/promises";
 import type { Config } from "../config/mod.ts";
 import { InputError } from "../errors.ts";
-import { RedisStore, ReplicatedStore, StateStatus } from "../state/mod.ts";
+import { loadReplicaStores, type ReplicatedStore, StateStatus } from "../state/mod.ts";
 import type { Logger } from "./types.ts";
 
 /**
@@ -60,6 +60,7 @@ export async function openSharedState(config: Config, log: Logger): Promise<Shar
       );
     }
   }
+  const { RedisStore, ReplicatedStore } = await loadReplicaStores();
   const status = StateStatus.create(true);
   const store = new ReplicatedStore({
     remote: new RedisStore({ url: state.redis, password, keyPrefix: state.keyPrefix }),
