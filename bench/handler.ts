@@ -24,7 +24,8 @@ import { loadHtpasswd } from "../lib/auth/htpasswd.ts";
 import { Metrics } from "../lib/http/metrics.ts";
 import { createVerifier } from "../lib/auth/password/verifier.ts";
 import { newToken, parseTokens, TokenAuthenticator, tokenLine } from "../lib/auth/tokens.ts";
-import { OidcAuthenticator, SESSION_COOKIE } from "../lib/auth/mod.ts";
+import { OidcAuthenticator } from "../lib/auth/oidc.ts";
+import { SESSION_COOKIE } from "../lib/auth/mod.ts";
 import { DEFAULTS } from "../lib/defaults.ts";
 
 const { values } = parseArgs({

@@ -23,6 +23,7 @@
 import type { JWTPayload, JWTVerifyGetKey } from "jose";
 import type { JwtConfig } from "../config/mod.ts";
 import type { AttemptGuard } from "./basic.ts";
+import { INVALID_JWT_USER, looksLikeJwt } from "./bearer.ts";
 
 type Jose = typeof import("jose");
 let jose: Promise<Jose> | null = null;
@@ -32,16 +33,6 @@ function loadJose(): Promise<Jose> {
   return jose ??= import("jose");
 }
 
-/**
- * The name refused JWTs are counted as in the throttle. It holds a ":", which no htpasswd user
- * name and no token name can, so it never shares a count with a real user.
- */
-export const INVALID_JWT_USER = "jwt:invalid";
-
-/** Longest JWT considered (provider tokens with many groups run to a few KiB). */
-const MAX_JWT_LENGTH = 16 * 1024;
-/** Three base64url parts: what a signed JWT (JWS compact serialization) looks like. */
-const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 /** A user name for the access log, headers and rules: no white space or control character. */
 const USER_NAME = /^[^\s\p{Cc}]+$/u;
 const MAX_USER_LENGTH = 256;
@@ -51,14 +42,6 @@ const MAX_GROUPS = 1000;
 const FETCH_TIMEOUT_MS = 5000;
 /** Remote keys are fetched again this often even when every kid is known (jose's default). */
 const KEYS_MAX_AGE_MS = 10 * 60 * 1000;
-
-/**
- * Whether a Bearer credential looks like a JWT (three base64url parts separated by "."), and so
- * goes to the JWT check when auth.jwt is set. API tokens (`pg_` + base64url) never have a ".".
- */
-export function looksLikeJwt(credential: string): boolean {
-  return credential.length <= MAX_JWT_LENGTH && JWT_SHAPE.test(credential);
-}
 
 /** The outcome of checking a JWT. */
 export type JwtResult =

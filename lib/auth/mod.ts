@@ -4,11 +4,17 @@
  */
 export { Authenticator, newCacheSecret } from "./basic.ts";
 export { loadHtpasswd } from "./htpasswd.ts";
-export { INVALID_JWT_USER, JwtAuthenticator, looksLikeJwt } from "./jwt.ts";
-export type { JwtResult } from "./jwt.ts";
+export {
+  bearerChallenge,
+  bearerCredential,
+  INVALID_JWT_USER,
+  looksLikeJwt,
+  UNKNOWN_TOKEN_USER,
+} from "./bearer.ts";
+export type { JwtAuthenticator, JwtResult } from "./jwt.ts";
 export { safeReturnPath, wantsLoginRedirect } from "./login_redirect.ts";
-export { OidcAuthenticator } from "./oidc.ts";
-export type { OidcAnswer } from "./oidc.ts";
+export type { OidcAnswer, OidcAuthenticator } from "./oidc.ts";
+export { loadJwtAuthenticator, loadOidcAuthenticator } from "./providers.ts";
 export { SESSION_COOKIE } from "./oidc_cookies.ts";
 export type { Session } from "./oidc_cookies.ts";
 export type { Users } from "./htpasswd.ts";
@@ -22,14 +28,11 @@ export {
 export type { HashAlgorithm, PasswordHash, PasswordVerifier } from "./password/mod.ts";
 export { Throttle } from "./throttle.ts";
 export {
-  bearerChallenge,
-  bearerCredential,
   loadTokens,
   newToken,
   TOKEN_PREFIX,
   TokenAuthenticator,
   tokenLine,
   tokenNameProblem,
-  UNKNOWN_TOKEN_USER,
 } from "./tokens.ts";
 export type { TokenResult, Tokens } from "./tokens.ts";

@@ -25,6 +25,7 @@ import { readFile } from "node:fs/promises";
 import { InputError } from "../errors.ts";
 import { errorText } from "../log.ts";
 import type { AttemptGuard } from "./basic.ts";
+import { bearerCredential, UNKNOWN_TOKEN_USER } from "./bearer.ts";
 
 /** A line of the tokens file: the name a token identifies as, and the token's SHA-256. */
 export interface TokenEntry {
@@ -38,17 +39,10 @@ export type Tokens = ReadonlyMap<string, TokenEntry>;
 /** The prefix of every token `promgate token create` makes, for secret scanners to find. */
 export const TOKEN_PREFIX = "pg_";
 
-/**
- * The name failed tokens are counted as in the throttle. It holds a ":", which no htpasswd user
- * name and no token name can, so it never shares a count with a real user.
- */
-export const UNKNOWN_TOKEN_USER = "token:unknown";
-
 /** Longest token considered; longer ones are malformed, not hashed. */
 const MAX_TOKEN_LENGTH = 1024;
 /** RFC 6750's b64token: what a Bearer credential may be. */
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
-const BEARER = /^bearer[ ]+([^ ]+)[ ]*$/i;
 /** A token name: a user name for the access log, headers and rules, so no space or control. */
 const NAME = /^[^\s:\p{Cc}]+$/u;
 const HASH = /^sha256:([0-9a-fA-F]{64})$/;
@@ -234,22 +228,4 @@ export class TokenAuthenticator {
     if (wait > 0) return { ok: false, reason: "throttled", user: null, retryAfter: wait };
     return { ok: false, reason: "unknown_token", user: null };
   }
-}
-
-/**
- * The credential of an `Authorization: Bearer …` header ("" when malformed), or null when the
- * request has no such header. Shared by API tokens and JWTs (lib/auth/jwt.ts).
- */
-export function bearerCredential(headers: Headers): string | null {
-  const authorization = headers.get("authorization");
-  if (authorization === null || !/^bearer(?: |$)/i.test(authorization)) return null;
-  return BEARER.exec(authorization)?.[1] ?? "";
-}
-
-/**
- * The value of the `WWW-Authenticate` challenge for bearer tokens (RFC 6750), sent beside the
- * Basic one; `invalid` adds `error="invalid_token"` when a token was presented and refused.
- */
-export function bearerChallenge(realm: string, invalid: boolean): string {
-  return `Bearer realm="${realm}"${invalid ? ', error="invalid_token"' : ""}`;
 }

@@ -8,7 +8,7 @@ import type { ClientInfo } from "./types.ts";
 import type { CanonicalTarget } from "./target.ts";
 import { plain } from "./responses.ts";
 import { pickWebSocketTarget, proxy, type ProxyRequest, type ProxyResult } from "./proxy.ts";
-import { bridgeWebSocket, isWebSocketUpgrade } from "./websocket.ts";
+import { isWebSocketUpgrade } from "./headers.ts";
 import type { TenancyForward } from "./tenancy/mod.ts";
 import type { ForwardedMatch } from "./admission.ts";
 import type { Caller } from "./authenticate.ts";
@@ -34,6 +34,8 @@ export type Narrowed =
 
 type Tenancy = typeof import("./tenancy/mod.ts");
 let tenancyModules: Promise<Tenancy> | null = null;
+type WebSockets = typeof import("./websocket.ts");
+let webSocketModules: Promise<WebSockets> | null = null;
 
 /**
  * lib/http/tenancy/, loaded by the first request on a route with tenancy: a config without
@@ -42,6 +44,14 @@ let tenancyModules: Promise<Tenancy> | null = null;
  */
 function loadTenancy(): Promise<Tenancy> {
   return tenancyModules ??= import("./tenancy/mod.ts");
+}
+
+/**
+ * The WebSocket bridge and its client (with node:net and node:tls), loaded by the first upgrade:
+ * ~180 KB of heap per server thread that plain HTTP traffic never uses.
+ */
+function loadWebSockets(): Promise<WebSockets> {
+  return webSocketModules ??= import("./websocket.ts");
 }
 
 /** Narrows the request to the caller's tenant when its route has tenancy (lib/http/tenancy/). */
@@ -125,13 +135,15 @@ function send(a: Admitted, proxyRequest: ProxyRequest): Promise<ProxyResult> | P
     : null;
   if (!socketTarget) return proxy(proxyRequest);
   if ("response" in socketTarget) return socketTarget;
-  return bridgeWebSocket({
-    ...socketTarget,
-    request: a.req,
-    route: a.match.route,
-    accept: accept!,
-    connection: a.info,
-  });
+  return loadWebSockets().then(({ bridgeWebSocket }) =>
+    bridgeWebSocket({
+      ...socketTarget,
+      request: a.req,
+      route: a.match.route,
+      accept: accept!,
+      connection: a.info,
+    })
+  );
 }
 
 /** How the client reached promgate: the connection's scheme, never the request target's. */

@@ -19,6 +19,13 @@ const HOP_BY_HOP = new Set([
   "upgrade",
 ]);
 
+/** Whether `req` asks to become a WebSocket (RFC 6455 §4.1). */
+export function isWebSocketUpgrade(req: Request): boolean {
+  return req.method === "GET" &&
+    req.headers.get("upgrade")?.toLowerCase() === "websocket" &&
+    /(^|,)\s*upgrade\s*(,|$)/i.test(req.headers.get("connection") ?? "");
+}
+
 /**
  * Copies `source` without hop-by-hop headers, nor the ones `Connection` names, nor `drop`, nor
  * any name a CGI-style upstream would read as one in `drop` (`X_Forwarded_User` for

@@ -1,5 +1,5 @@
 /** What is left of a request body nobody read, read and dropped before promgate answers itself. */
-import { isWebSocketUpgrade } from "./websocket.ts";
+import { isWebSocketUpgrade } from "./headers.ts";
 
 /**
  * Most bytes of an unread request body that are read and dropped before promgate sends an answer

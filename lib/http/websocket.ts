@@ -15,13 +15,6 @@ import { openWebSocket } from "./websocket_client.ts";
 import { type UpstreamWebSocket } from "./websocket_frames.ts";
 import { errorText } from "../log.ts";
 
-/** Whether `req` asks to become a WebSocket (RFC 6455 §4.1). */
-export function isWebSocketUpgrade(req: Request): boolean {
-  return req.method === "GET" &&
-    req.headers.get("upgrade")?.toLowerCase() === "websocket" &&
-    /(^|,)\s*upgrade\s*(,|$)/i.test(req.headers.get("connection") ?? "");
-}
-
 /** Request headers the WebSocket handshake itself owns; the upstream handshake makes its own. */
 const HANDSHAKE = ["sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions"];
 

@@ -32,7 +32,6 @@ import {
   newCacheSecret,
   type PasswordVerifier,
   Throttle,
-  type TokenAuthenticator,
   type Users,
 } from "../auth/mod.ts";
 import { LocalStore, type Store } from "../state/mod.ts";
@@ -43,12 +42,12 @@ import { type FileWatcher, watchFiles } from "./file_watch.ts";
 import { oneLine, planReload, SwitchableAccessLog } from "./reload.ts";
 import { ReloadStatus } from "./reload_status.ts";
 import { ReloadQueue } from "./reload_queue.ts";
-import { jwtFor, oidcFor, reloadTokens, reloadUsers, tokensFor } from "./credentials.ts";
+import { type Credentials, credentialsFor, reloadTokens, reloadUsers } from "./credentials.ts";
 import type { Runtime, Server } from "../runtime/mod.ts";
 import { buildCommit, VERSION } from "../version.ts";
 import { errorText } from "../log.ts";
 import type { App, AppOptions, ConfigLoaders, Logger } from "./types.ts";
-import { baseUrl, openLog, replaceCertificate, usersFor } from "./loading.ts";
+import { baseUrl, openLog, replaceCertificate } from "./loading.ts";
 
 /** Loads the users and starts serving `config`. Throws InputError for a bad htpasswd file. */
 export async function startApp(
@@ -59,9 +58,8 @@ export async function startApp(
   options: AppOptions = {},
 ): Promise<App> {
   const verifier = options.verifier ?? createVerifier({ verifyBcrypt: runtime.verifyBcrypt });
-  const users = await usersFor(config);
-  const tokens = await tokensFor(config, users);
-  const live = new LiveApp(config, users, tokens, runtime, verifier, log, { ...options, loaders });
+  const credentials = await credentialsFor(config, null);
+  const live = new LiveApp(config, credentials, runtime, verifier, log, { ...options, loaders });
   await live.start(options.pollMs);
   return live;
 }
@@ -96,8 +94,7 @@ class LiveApp implements App {
 
   constructor(
     config: Config,
-    users: Users | null,
-    tokens: TokenAuthenticator | null,
+    { users, tokens, jwt, oidc }: Credentials,
     runtime: Runtime,
     verifier: PasswordVerifier,
     log: Logger,
@@ -127,8 +124,8 @@ class LiveApp implements App {
       config,
       authenticator: users ? this.#newAuthenticator(users) : null,
       tokens,
-      jwt: jwtFor(config, users, null),
-      oidc: oidcFor(config, users, null),
+      jwt,
+      oidc,
       accessLog: this.#accessLog,
       upstreams: this.#newPools(config),
     };
@@ -294,12 +291,10 @@ class LiveApp implements App {
   async #reloadConfig(): Promise<boolean> {
     const current = this.#state.config;
     let loaded: Config;
-    let users: Users | null;
-    let tokens: TokenAuthenticator | null;
+    let credentials: Credentials;
     try {
       loaded = await this.#options.loaders.loadConfig(current.file);
-      users = await usersFor(loaded);
-      tokens = await tokensFor(loaded, users);
+      credentials = await credentialsFor(loaded, this.#state);
     } catch (error) {
       this.#notice(`reload: kept the previous config; the new one does not load:`);
       const text = errorText(error);
@@ -314,6 +309,7 @@ class LiveApp implements App {
       config = { ...config, tls: current.tls };
       served = false;
     }
+    const { users, tokens, jwt, oidc } = credentials;
     let authenticator = this.#state.authenticator;
     if (users === null) {
       authenticator = null;
@@ -329,12 +325,10 @@ class LiveApp implements App {
     }
     // Reopened even when unchanged, so SIGHUP after logrotate moved the file starts a new one.
     await this.#accessLog.switchTo(openLog(config));
-    const jwt = jwtFor(config, users, this.#state);
     // New health checks take over what the old ones knew, then the old ones stop.
     const upstreams = this.#newPools(config);
     upstreams.start(this.#state.upstreams);
     this.#state.upstreams?.stop();
-    const oidc = oidcFor(config, users, this.#state);
     this.#state = {
       config,
       authenticator,

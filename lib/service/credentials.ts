@@ -1,15 +1,17 @@
 /**
- * The credential files of a running app, loaded again when they change on disk: the htpasswd
- * users and the API tokens. A file that does not load keeps the previous version serving; the
- * message says why without quoting a line, a hash or a token (htpasswd.ts and tokens.ts never
- * do).
+ * The credentials of a running app: what a config's authentication loads (htpasswd users, API
+ * tokens, the JWT check, single sign-on), and the credential files loaded again when they
+ * change on disk. A file that does not load keeps the previous version serving; the message says
+ * why without quoting a line, a hash or a token (htpasswd.ts and tokens.ts never do).
  */
 import {
   type Authenticator,
-  JwtAuthenticator,
+  type JwtAuthenticator,
   loadHtpasswd,
+  loadJwtAuthenticator,
+  loadOidcAuthenticator,
   loadTokens,
-  OidcAuthenticator,
+  type OidcAuthenticator,
   TokenAuthenticator,
   type Tokens,
   type Users,
@@ -19,8 +21,39 @@ import type { HandlerState } from "../http/mod.ts";
 import { oneLine } from "./reload.ts";
 import type { Logger } from "./types.ts";
 
+/** What a config's authentication loads; each null when the config does not ask for it. */
+export interface Credentials {
+  readonly users: Users | null;
+  readonly tokens: TokenAuthenticator | null;
+  readonly jwt: JwtAuthenticator | null;
+  readonly oidc: OidcAuthenticator | null;
+}
+
+/**
+ * Loads the credentials `config` needs. `current` is the state being replaced (null at start):
+ * its JWT check and single sign-on are kept when their settings are unchanged.
+ */
+export async function credentialsFor(
+  config: Config,
+  current: HandlerState | null,
+): Promise<Credentials> {
+  const users = await usersFor(config);
+  return {
+    users,
+    tokens: await tokensFor(config, users),
+    jwt: await jwtFor(config, users, current),
+    oidc: await oidcFor(config, users, current),
+  };
+}
+
+/** The users `config` needs, or null when no route requires authentication. */
+async function usersFor(config: Config): Promise<Users | null> {
+  const needsAuth = config.routes.some((r) => r.auth);
+  return needsAuth && config.auth ? await loadHtpasswd(config.auth.htpasswdFile) : null;
+}
+
 /** The API tokens `config` names, when some route needs authentication (`users` not null). */
-export async function tokensFor(
+async function tokensFor(
   config: Config,
   users: Users | null,
 ): Promise<TokenAuthenticator | null> {
@@ -79,32 +112,32 @@ export async function reloadTokens(
  * The JWT check `config` asks for, when some route needs authentication; the current one when
  * its settings are unchanged, so that a reload keeps the provider's keys it has fetched.
  */
-export function jwtFor(
+async function jwtFor(
   config: Config,
   users: Users | null,
   current: HandlerState | null,
-): JwtAuthenticator | null {
+): Promise<JwtAuthenticator | null> {
   const settings = config.auth?.jwt;
   if (!users || !settings) return null;
   const same = current?.jwt &&
     JSON.stringify(current.config.auth?.jwt) === JSON.stringify(settings);
-  return same ? current.jwt! : new JwtAuthenticator(settings);
+  return same ? current.jwt! : new (await loadJwtAuthenticator())(settings);
 }
 
 /**
  * The single sign-on `config` asks for, when some route needs authentication; the current one
  * when its settings are unchanged (it keeps the provider's discovered metadata).
  */
-export function oidcFor(
+async function oidcFor(
   config: Config,
   users: Users | null,
   current: HandlerState | null,
-): OidcAuthenticator | null {
+): Promise<OidcAuthenticator | null> {
   const settings = config.auth?.oidc;
   if (!users || !settings) return null;
   const old = current?.config.auth?.oidc;
   const same = current?.oidc && old && sameOidc(old, settings);
-  return same ? current.oidc! : new OidcAuthenticator(settings);
+  return same ? current.oidc! : new (await loadOidcAuthenticator())(settings);
 }
 
 function sameOidc(a: OidcConfig, b: OidcConfig): boolean {

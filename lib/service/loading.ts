@@ -1,19 +1,12 @@
 /**
- * What the app loads from a config (its users, its access log), a server for a new certificate,
+ * What the app loads from a config (its access log), a server for a new certificate,
  * and the base URL a server answers at.
  */
 import { type AccessLog, NO_ACCESS_LOG, openAccessLog } from "../http/mod.ts";
-import { loadHtpasswd, type Users } from "../auth/mod.ts";
 import type { Config, TlsConfig } from "../config/mod.ts";
 import type { Server } from "../runtime/mod.ts";
 import { fingerprintOf, oneLine } from "./reload.ts";
 import type { Logger } from "./types.ts";
-
-/** The users `config` needs, or null when no route requires authentication. */
-export async function usersFor(config: Config): Promise<Users | null> {
-  const needsAuth = config.routes.some((r) => r.auth);
-  return needsAuth && config.auth ? await loadHtpasswd(config.auth.htpasswdFile) : null;
-}
 
 export function openLog(config: Config): AccessLog {
   return config.accessLog

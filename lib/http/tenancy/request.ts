@@ -5,8 +5,7 @@
  * PromQL matcher in every `query` and `match[]`, by filtering rules and alerts, and by refusing
  * every endpoint not known to be safe (endpoints.ts); on an Alertmanager upstream by alertmanager.ts.
  */
-import { cgiName } from "../headers.ts";
-import { isWebSocketUpgrade } from "../websocket.ts";
+import { cgiName, isWebSocketUpgrade } from "../headers.ts";
 import { applyAlertmanager } from "./alertmanager.ts";
 import { BodyTooLarge, readLimited } from "./body.ts";
 import { classify, type Endpoint } from "./endpoints.ts";
