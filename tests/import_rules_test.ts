@@ -6,7 +6,9 @@
  * 2. face: a folder is entered through its mod.ts; nothing outside it imports its inner files.
  * 3. no-circles: no import circle, type-only imports included.
  * 4. threads-stay-light: what a worker entry (server thread, password worker) loads never
- *    reaches the config code, zod or @peculiar/x509 (zod alone costs each thread ~25 MB).
+ *    reaches the config code, zod or @peculiar/x509 (zod alone costs each thread ~25 MB), nor
+ *    the Redis client, which only the main thread runs: the binary bundles for each worker entry
+ *    everything it could load, `import()` included (~500 KB for the client).
  * 5. kernel-is-leaf: the kernel files at lib/'s root import no other lib file but each other.
  * 6. loaded-on-first-use: what main.ts or a worker entry loads at start (its closure over static
  *    value imports) never reaches a feature's code that only some configs run: tenancy, Redis,
@@ -38,8 +40,8 @@ export type Graph = Map<string, Edge[]>;
 /** The root folders that hold the layers, lowest first; the kernel files sit beside them. */
 const CORE = ["lib/http/", "lib/auth/", "lib/config/"];
 const KERNEL = ["lib/errors.ts", "lib/log.ts", "lib/bytes.ts", "lib/version.ts", "lib/defaults.ts"];
-/** What a thread must not load: the config code, and the packages only it needs. */
-const HEAVY = ["lib/config/", "zod", "@peculiar/x509"];
+/** What a thread must not load: the config code, and the packages only the main thread needs. */
+const HEAVY = ["lib/config/", "zod", "@peculiar/x509", "@redis/client"];
 /** What no file loads at start, only by `import()` when a config needs it. */
 const ON_FIRST_USE = [
   "lib/http/tenancy/",

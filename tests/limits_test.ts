@@ -7,6 +7,7 @@
 import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
 import { Limits, rulesFor } from "../lib/http/limits.ts";
 import { LocalStore, StoreBroker, ThreadStore } from "../lib/state/mod.ts";
+import { createClient } from "@redis/client";
 import { RedisStore } from "../lib/state/redis.ts";
 import { ReplicatedStore } from "../lib/state/replicated.ts";
 import { sharedByReplicas } from "../lib/service/shared_state.ts";
@@ -277,7 +278,7 @@ Deno.test({
     const keyPrefix = `limits${crypto.randomUUID()}:`;
     const replicas = [0, 1].map(() =>
       new ReplicatedStore({
-        remote: new RedisStore({ url: redis.url, keyPrefix }),
+        remote: new RedisStore({ url: redis.url, keyPrefix, createClient }),
         shared: sharedByReplicas,
         timeoutMs: 1000,
         name: "redis",

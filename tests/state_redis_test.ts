@@ -5,6 +5,7 @@
  */
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import { type KeyedStore, LocalStore, StateStatus } from "../lib/state/mod.ts";
+import { createClient } from "@redis/client";
 import { RedisStore } from "../lib/state/redis.ts";
 import { ReplicatedStore } from "../lib/state/replicated.ts";
 import { NEEDS_REDIS, type Redis, startRedis } from "./_redis.ts";
@@ -13,7 +14,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A Redis store connected to `redis`, under its own prefix so tests do not meet. */
 async function redisStore(redis: Redis, prefix = `t${crypto.randomUUID()}:`): Promise<RedisStore> {
-  const store = new RedisStore({ url: redis.url, keyPrefix: prefix });
+  const store = new RedisStore({ url: redis.url, keyPrefix: prefix, createClient });
   await store.connect();
   return store;
 }
@@ -23,7 +24,7 @@ function replicated(redis: Redis, timeoutMs = 50) {
   const lines: string[] = [];
   const status = StateStatus.create(true);
   const store = new ReplicatedStore({
-    remote: new RedisStore({ url: redis.url, keyPrefix: `r${crypto.randomUUID()}:` }),
+    remote: new RedisStore({ url: redis.url, keyPrefix: `r${crypto.randomUUID()}:`, createClient }),
     shared: (key) => key.startsWith("throttle."),
     timeoutMs,
     name: `redis ${redis.url}`,
@@ -190,11 +191,11 @@ Deno.test({
   ...NEEDS_REDIS,
 }, async () => {
   const redis = await startRedis({ password: "s3cret-pass" });
-  const good = new RedisStore({ url: redis.url, password: "s3cret-pass" });
+  const good = new RedisStore({ url: redis.url, password: "s3cret-pass", createClient });
   const { store, lines } = (() => {
     const lines: string[] = [];
     const store = new ReplicatedStore({
-      remote: new RedisStore({ url: redis.url, password: "wrong-pass" }),
+      remote: new RedisStore({ url: redis.url, password: "wrong-pass", createClient }),
       shared: () => true,
       timeoutMs: 50,
       name: `redis ${redis.url}`,

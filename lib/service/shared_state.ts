@@ -16,7 +16,12 @@
 import { readFile } from "node:fs/promises";
 import type { Config } from "../config/mod.ts";
 import { InputError } from "../errors.ts";
-import { loadReplicaStores, type ReplicatedStore, StateStatus } from "../state/mod.ts";
+import {
+  type CreateRedisClient,
+  loadReplicaStores,
+  type ReplicatedStore,
+  StateStatus,
+} from "../state/mod.ts";
 import type { Logger } from "./types.ts";
 
 /**
@@ -60,10 +65,19 @@ export async function openSharedState(config: Config, log: Logger): Promise<Shar
       );
     }
   }
-  const { RedisStore, ReplicatedStore } = await loadReplicaStores();
+  // Loaded here, in the main thread only (see RedisStoreOptions.createClient).
+  const [{ RedisStore, ReplicatedStore }, createClient] = await Promise.all([
+    loadReplicaStores(),
+    loadCreateClient(),
+  ]);
   const status = StateStatus.create(true);
   const store = new ReplicatedStore({
-    remote: new RedisStore({ url: state.redis, password, keyPrefix: state.keyPrefix }),
+    remote: new RedisStore({
+      url: state.redis,
+      password,
+      keyPrefix: state.keyPrefix,
+      createClient,
+    }),
     shared: sharedByReplicas,
     timeoutMs: state.timeoutMs,
     name: `redis ${state.redis}`,
@@ -72,4 +86,22 @@ export async function openSharedState(config: Config, log: Logger): Promise<Shar
   });
   await store.start(START_WAIT_MS);
   return { store, status };
+}
+
+/**
+ * `createClient` of @redis/client, from the file that defines the client rather than the
+ * package's index, which also loads its cluster, sentinel, pool and multi-database clients
+ * (~120 KB more in the binary; promgate uses none). The version is pinned in package.json. The
+ * file is CommonJS with `__esModule`: Bun hands its `default` export as `default`, Deno (as Node
+ * does) the whole exports object.
+ */
+async function loadCreateClient(): Promise<CreateRedisClient> {
+  const loaded = await import("@redis/client/dist/lib/client/index.js");
+  const exported = loaded.default as unknown as {
+    create?: CreateRedisClient;
+    default?: { create: CreateRedisClient };
+  };
+  const create = exported.create ?? exported.default?.create;
+  if (!create) throw new Error("@redis/client: its client module has no create(); reinstall it");
+  return create;
 }

@@ -1,7 +1,8 @@
 /**
  * The keyed part of a {@link Store} kept in Redis, so that several promgate replicas count as one
  * (lib/state/replicated.ts puts it in front of a local fallback). Client: `@redis/client`, the
- * Redis project's own Node client, loaded only when a store connects.
+ * Redis project's own Node client, which the caller loads and hands in (see
+ * {@link RedisStoreOptions.createClient}).
  *
  * Layout, every key under `keyPrefix`:
  * - a counter or a value is a string: INCRBY / SET … PX of JSON text (a count's text is its JSON),
@@ -27,7 +28,22 @@ export interface RedisStoreOptions {
   readonly keyPrefix?: string;
   /** Longest wait for a TCP (and TLS) connection, in ms. Default 1000. */
   readonly connectTimeoutMs?: number;
+  /**
+   * `createClient` of `@redis/client`. The main thread loads the library (lib/service/
+   * shared_state.ts), not this file: the binary bundles, for each server thread, every module
+   * its files import, by `import()` too, and every thread imports lib/state/ — so an import here
+   * would put the client's ~500 KB in the binary twice, for threads that never connect.
+   */
+  readonly createClient: CreateRedisClient;
 }
+
+/** `createClient` of `@redis/client`, as far as this store uses it. */
+export type CreateRedisClient = (options: {
+  url: string;
+  password?: string;
+  disableOfflineQueue: boolean;
+  socket: { connectTimeout: number; reconnectStrategy: (retries: number) => number };
+}) => unknown;
 
 /** The subset of the client this store uses (the library's own types are much wider). */
 interface Client {
@@ -137,12 +153,9 @@ export class RedisStore implements KeyedStore {
   }
 
   async #open(): Promise<void> {
-    const [{ createClient }] = await Promise.all([
-      import("@redis/client"),
-      ...Object.values(SCRIPTS).map((script) => script.digest()),
-    ]);
+    await Promise.all(Object.values(SCRIPTS).map((script) => script.digest()));
     if (this.#closed) throw new Error("the store is closed");
-    const client = createClient({
+    const client = this.#options.createClient({
       url: this.#options.url,
       password: this.#options.password,
       // Fail at once while disconnected: a command must never wait for a reconnection.
