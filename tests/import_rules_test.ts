@@ -11,10 +11,11 @@
  *    everything it could load, `import()` included (~500 KB for the client).
  * 5. kernel-is-leaf: the kernel files at lib/'s root import no other lib file but each other.
  * 6. loaded-on-first-use: what main.ts or a worker entry loads at start (its closure over static
- *    value imports) never reaches a feature's code that only some configs run: tenancy, Redis,
- *    the PROXY protocol front, and the packages of certificate generation, JWT and SSO. Each is loaded by
- *    `import()` when first needed, so that a config without it does not hold its code in every
- *    thread (and V8 grows each thread's heap by a multiple of what stays live).
+ *    value imports) never reaches code that only some configs or requests run: tenancy, Redis,
+ *    the PROXY protocol front, WebSockets, the JWT check, single sign-on, and their packages
+ *    (and certificate generation's). Each is loaded by `import()` when first needed, so that a
+ *    config without it does not hold its code in every thread (and V8 grows each thread's heap
+ *    by a multiple of what stays live).
  *
  * The worker entries are those of deno.json's `compile` task, and the test checks that every
  * other place naming them (compile:deno, the Dockerfile, README, the workers' URL fallbacks)
